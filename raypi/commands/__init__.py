@@ -1,0 +1,1 @@
+"""Subcommands of the ``raypi`` command, one module each (``register`` + ``run``)."""
