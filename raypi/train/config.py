@@ -1,0 +1,105 @@
+"""The settings of one fit: a frozen dataclass checked on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METHODS = ("image", "teacher", "distill", "self_distill", "text")
+"""Training methods: image-only model, report-reading teacher, distilled student, student
+distilled from an image-only teacher, and the report-only (text) model of the study's Table 7."""
+
+DISTILL_METHODS = ("distill", "self_distill")
+DTYPES = ("fp32", "bf16")
+TRAIN_VIEWS = ("augmented", "all")
+
+DEFAULT_LAMBDA = 0.5
+"""Default imitation weight λ. The study does not state λ; 0.5 weighs the hard labels and the
+teacher's soft labels equally, the neutral point of [0, 1] that makes no prior claim about which
+source is better. It is a default to sweep (``sweeps/tune_lambda.py``), not a finding."""
+
+DEFAULT_TAU = 0.25
+"""Default temperature τ: the study's value for every task except MIMIC 5x1200 (τ = 2.5)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of one fit; defaults follow the study (Adam, lr 1e-4, batch 64)."""
+
+    head: str = "attention"
+    """Image head: ``attention`` (study default), ``mean_lp`` or ``cls_lp`` (linear probes; the
+    study trains those with lr 1e-3). A teacher uses it for its image branch."""
+    method: str = "image"
+    """One of ``METHODS``."""
+    num_classes: int = 2
+    """Number of classes; binary tasks use 2 (softmax over two logits)."""
+    lr: float = 1e-4
+    """Adam learning rate."""
+    batch_size: int = 64
+    """Training batch size; the last batch of an epoch may be smaller."""
+    epochs: int = 100
+    """Number of epochs (the task spec's epochs for the training size)."""
+    lam: float = DEFAULT_LAMBDA
+    """Imitation weight λ in [0, 1] of generalized distillation (distill/self_distill only)."""
+    tau: float = DEFAULT_TAU
+    """Temperature τ at which a teacher's training-row probabilities are returned."""
+    seed: int = 0
+    """Seed of the head initialisation, dropout, batch order and view sampling."""
+    device: str = "cpu"
+    """Torch device, e.g. ``cpu`` or ``cuda:0``."""
+    dtype: str = "fp32"
+    """``fp32``, or ``bf16`` for bfloat16 autocast (parameters and losses stay fp32)."""
+    qkv_dim: int | None = None
+    """Width of query/key/value of the image attention; None = input width (the study's)."""
+    dropout: float = 0.2
+    """Dropout on the attention weights (the study's 0.2)."""
+    text_qkv_dim: int | None = None
+    """Width of query/key/value of the text attention; None = text input width."""
+    has_cls_token: bool = False
+    """Whether token 0 is a CLS token. Mean-LP then averages tokens 1..T-1 (the local tokens);
+    CLS-LP always reads token 0."""
+    train_views: str = "augmented"
+    """With V > 1 cached views, ``augmented`` samples each epoch's view from 1..V-1 (the study
+    always trains on augmented crops) and ``all`` from 0..V-1. With V = 1, view 0 is used."""
+    eval_batch_size: int = 512
+    """Batch size of validation and of the teacher's pass over the training rows."""
+    keep_train_outputs: bool | None = None
+    """Return best-epoch logits and τ-probabilities on the training rows; None = for the methods
+    that can teach (image, teacher, text), not for students."""
+    context: str = ""
+    """Label of this fit (e.g. ``task/seed``) used in warnings; never holds patient data."""
+    compile: bool = False
+    """Wrap the head in ``torch.compile`` (pays only for long fits on a GPU)."""
+
+    def __post_init__(self) -> None:
+        _check_choice("method", self.method, METHODS)
+        _check_choice("dtype", self.dtype, DTYPES)
+        _check_choice("train_views", self.train_views, TRAIN_VIEWS)
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"FitConfig.lam must lie in [0, 1], got {self.lam}")
+        if self.tau <= 0:
+            raise ValueError(f"FitConfig.tau must be > 0, got {self.tau}")
+        for name in ("num_classes", "batch_size", "epochs", "eval_batch_size"):
+            if getattr(self, name) < (2 if name == "num_classes" else 1):
+                raise ValueError(f"FitConfig.{name} is too small: {getattr(self, name)}")
+
+    @property
+    def distills(self) -> bool:
+        """Whether this fit is a student trained on teacher probabilities."""
+        return self.method in DISTILL_METHODS
+
+    @property
+    def head_name(self) -> str:
+        """Registry name of the model this fit trains (see ``raypi.train.heads``)."""
+        return {"teacher": "teacher", "text": "text"}.get(self.method, self.head)
+
+    @property
+    def returns_train_outputs(self) -> bool:
+        """Whether the fit returns best-epoch outputs on the training rows."""
+        if self.keep_train_outputs is not None:
+            return self.keep_train_outputs
+        return not self.distills
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"FitConfig.{field} must be one of {choices}, got {value!r}")
