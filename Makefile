@@ -14,6 +14,9 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PINS)
+	# The S3 stack first: s3fs pins aiobotocore, which pins botocore, and resolving that
+	# inside the full graph sends pip backtracking through dozens of ray releases.
+	$(BIN)/pip install -q s3fs 'moto[server]' boto3
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
