@@ -1,0 +1,225 @@
+"""The built-in demo dataset: real IU chest X-ray reports, synthetic radiographs, known causes.
+
+Each image gets a real report of the Indiana University collection (read from the installed
+``torchxrayvision`` wheel) and a synthetic 256x256 radiograph drawn from that report's MeSH
+terms and from its patient's age. The three tasks reproduce the study's regimes with a ground
+truth we know. Causal graph (every dependency the builder draws; nothing else is used)::
+
+    patient ──► age A ─────────────────────────────► X: bone density (ribs, spine)
+    report R (real MeSH terms M) ─┬─► drawn findings F ⊂ M ──► X: heart, fluid, opacities, nodules
+                                  └─► hidden terms H ⊂ M  ───► X: faint lung haze only
+    severity S = 1.5·|H| + 0.3·|F − {nodule}| + 0.2·(A − 55)/20 + U,   U ~ N(0, 0.6²)
+
+    demo_diagnostic  Y = [Cardiomegaly ∈ M]   in the report (a keyword rule recovers it) and
+                                              drawn in X (heart width); τ = 2.5 as MIMIC 5x1200
+    demo_auxiliary   Y = bin of A (<45, 45–65, ≥65) — in X only; the report is independent of A
+    demo_prognostic  Y = [S > median S]       noisy; R holds H and F, X holds F, A and a faint
+                                              trace of H — a report-reading teacher knows more
+
+F = {cardiomegaly, effusion, opacity, nodule}, H counts the report-only groups of
+``HIDDEN_TERMS`` (atelectasis, congestion, airspace disease, obstructive disease, vascular
+calcification, devices/other). Reports are assigned to images at random (30% with
+cardiomegaly, so the diagnostic task is not rare), each report once unless ``n`` exceeds the
+collection; patients have 1-4 images (about 40% of them more than one) and share their age
+(±2 years). The dataset table carries the ground truth as ``gt_*`` columns so tests can check
+what the pipeline recovers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from raypi import __version__, io
+from raypi.data import _demo_draw, tables
+from raypi.data._iu_reports import IUReport, load_reports
+from raypi.splits import rng_for
+from raypi.tasks import list_tasks
+
+DEFAULT_N = 1200
+CARDIOMEGALY_SHARE = 0.3
+AGE_RANGE = (20.0, 90.0)
+AGE_BINS = (45.0, 65.0)
+IMAGES_PER_PATIENT = ((1, 0.6), (2, 0.25), (3, 0.1), (4, 0.05))
+DRAWN_TERMS = {
+    "cardiomegaly": frozenset({"Cardiomegaly"}),
+    "effusion": frozenset({"Pleural Effusion", "Costophrenic Angle"}),
+    "opacity": frozenset({"Opacity", "Density", "Infiltrate"}),
+    "nodule": frozenset({"Nodule", "Mass", "Granuloma", "Calcified Granuloma"}),
+}
+"""MeSH terms (per finding) that the radiograph draws."""
+HIDDEN_TERMS = {
+    "atelectasis": frozenset({"Pulmonary Atelectasis"}),
+    "congestion": frozenset({"Pulmonary Congestion", "Pulmonary Edema"}),
+    "airspace": frozenset({"Airspace Disease", "Pneumonia", "Consolidation"}),
+    "obstructive": frozenset(
+        {"Emphysema", "Pulmonary Emphysema", "Pulmonary Disease, Chronic Obstructive"}
+    ),
+    "vascular": frozenset({"Atherosclerosis", "Calcinosis", "Aorta", "Aorta, Thoracic"}),
+    "other": frozenset(
+        {"Catheters, Indwelling", "Tube, Inserted", "Pneumothorax", "Pulmonary Fibrosis"}
+    ),
+}
+"""MeSH term groups that drive severity but are not drawn (beyond a faint haze)."""
+SEVERITY_WEIGHTS = {"hidden": 1.5, "drawn": 0.3, "age": 0.2, "noise": 0.6}
+HAZE = {"per_hidden": 0.15, "noise": 0.2}
+
+
+def _patients(n: int, rng: np.random.Generator) -> list[int]:
+    """Images per patient, summing to ``n``."""
+    counts, probs = zip(*IMAGES_PER_PATIENT)
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.choice(counts, p=probs)))
+    sizes[-1] -= sum(sizes) - n
+    return sizes
+
+
+def _assign_reports(reports: tuple[IUReport, ...], n: int, rng) -> list[IUReport]:
+    """Pick ``n`` reports, ``CARDIOMEGALY_SHARE`` of them naming cardiomegaly, in random order.
+
+    Reports repeat only when ``n`` exceeds what the collection holds of a kind.
+    """
+    positive = [report for report in reports if "Cardiomegaly" in report.mesh]
+    negative = [report for report in reports if "Cardiomegaly" not in report.mesh]
+    n_positive = round(CARDIOMEGALY_SHARE * n)
+    chosen = []
+    for pool, count in ((positive, n_positive), (negative, n - n_positive)):
+        rounds = -(-count // len(pool))
+        order = np.concatenate([rng.permutation(len(pool)) for _ in range(rounds)])[:count]
+        chosen.extend(pool[i] for i in order)
+    return [chosen[i] for i in rng.permutation(n)]
+
+
+def _image_rows(reports: list[IUReport], ages: np.ndarray, rng) -> pd.DataFrame:
+    """Ground truth per image: drawn findings, hidden burden, haze, severity."""
+    rows = pd.DataFrame({"gt_age": ages})
+    for finding, terms in DRAWN_TERMS.items():
+        rows[f"gt_{finding}"] = [bool(report.mesh & terms) for report in reports]
+    hidden = np.array([[bool(r.mesh & terms) for terms in HIDDEN_TERMS.values()] for r in reports])
+    rows["gt_hidden"] = hidden.sum(axis=1).astype(np.int64)
+    drawn = rows[["gt_cardiomegaly", "gt_effusion", "gt_opacity"]].sum(axis=1)
+    weights = SEVERITY_WEIGHTS
+    noise = rng.normal(0.0, weights["noise"], len(rows))
+    rows["gt_severity"] = (
+        weights["hidden"] * rows["gt_hidden"]
+        + weights["drawn"] * drawn
+        + weights["age"] * (rows["gt_age"] - 55.0) / 20.0
+        + noise
+    )
+    haze = HAZE["per_hidden"] * rows["gt_hidden"] + rng.normal(0.0, HAZE["noise"], len(rows))
+    rows["gt_haze"] = np.clip(haze, 0.0, 1.0)
+    return rows
+
+
+def _labels(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        "demo_diagnostic": rows["gt_cardiomegaly"].to_numpy(np.int64),
+        "demo_auxiliary": np.digitize(rows["gt_age"], AGE_BINS).astype(np.int64),
+        "demo_prognostic": (rows["gt_severity"] > rows["gt_severity"].median()).to_numpy(np.int64),
+    }
+
+
+def draw_tables(n: int = DEFAULT_N, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Draw the demo's dataset table (without images) and its labels.
+
+    Args:
+        n: Number of images.
+        seed: Seed; the same (n, seed) gives the same tables everywhere.
+
+    Returns:
+        ``(dataset_df, {task_name: labels})``; ``dataset_df`` has the ``gt_*`` columns.
+    """
+    if n < 20:
+        raise ValueError(f"the demo needs at least 20 images, got n={n}")
+    sizes = _patients(n, rng_for("demo", seed, "patients"))
+    patient_ids = np.repeat([f"demo-p{i:05d}" for i in range(len(sizes))], sizes)
+    patient_age = rng_for("demo", seed, "age").uniform(*AGE_RANGE, len(sizes))
+    drift = rng_for("demo", seed, "age-drift").uniform(-2.0, 2.0, n)
+    ages = np.clip(np.repeat(patient_age, sizes) + drift, *AGE_RANGE)
+    reports = _assign_reports(load_reports(), n, rng_for("demo", seed, "reports"))
+    rows = _image_rows(reports, ages, rng_for("demo", seed, "severity"))
+    image_ids = [f"demo-{i:05d}" for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "image_id": image_ids,
+            "patient_id": patient_ids,
+            "image_path": [f"images/{image_id}.png" for image_id in image_ids],
+            "report": [report.text for report in reports],
+            "report_uid": [report.uid for report in reports],
+            "mesh": ["; ".join(sorted(report.mesh)) for report in reports],
+        }
+    )
+    frame = pd.concat([frame, rows], axis=1)
+    return frame, _labels(frame)
+
+
+def _scene(row) -> _demo_draw.Scene:
+    return _demo_draw.Scene(
+        age=float(row.gt_age),
+        cardiomegaly=bool(row.gt_cardiomegaly),
+        effusion=bool(row.gt_effusion),
+        opacity=bool(row.gt_opacity),
+        nodule=bool(row.gt_nodule),
+        haze=float(row.gt_haze),
+    )
+
+
+def _write_images(out: str, frame: pd.DataFrame, seed: int) -> None:
+    from PIL import Image
+
+    for row in frame.itertuples(index=False):
+        pixels = _demo_draw.draw(_scene(row), rng_for("demo", seed, "image", row.image_id))
+        buffer = _png(Image.fromarray(pixels, mode="L"))
+        io.write_bytes(io.join(out, row.image_path), buffer)
+
+
+def _png(image) -> bytes:
+    import io as stdio
+
+    buffer = stdio.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def build_demo(out: str | os.PathLike, n: int = DEFAULT_N, seed: int = 0) -> dict:
+    """Build the demo dataset under ``out`` (dataset table, task tables, images, meta.json).
+
+    Args:
+        out: Dataset root to create or overwrite (local or ``s3://``).
+        n: Number of images.
+        seed: Seed; the same (n, seed) gives byte-identical tables everywhere.
+
+    Returns:
+        Summary: root, images, patients, patients with several images, unique reports,
+        per-task class counts, and the seconds it took.
+    """
+    started = time.perf_counter()
+    out = str(out)
+    frame, labels = draw_tables(n, seed)
+    _write_images(out, frame, seed)
+    tables.write_dataset(out, frame)
+    counts = {}
+    for spec in list_tasks("demo"):
+        task = frame[["image_id", "patient_id"]].assign(label=labels[spec.name])
+        tables.write_task(out, spec, task, frame)
+        counts[spec.name] = dict(
+            zip(spec.classes, np.bincount(labels[spec.name], minlength=spec.num_classes).tolist())
+        )
+    tables.write_meta(
+        out,
+        {"name": "demo", "tasks": list(counts), "n": n, "seed": seed, "raypi_version": __version__},
+    )
+    per_patient = frame.groupby("patient_id").size()
+    return {
+        "root": out,
+        "images": int(n),
+        "patients": int(len(per_patient)),
+        "patients_with_several_images": int((per_patient > 1).sum()),
+        "unique_reports": int(frame["report_uid"].nunique()),
+        "tasks": counts,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
