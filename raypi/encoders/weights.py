@@ -1,0 +1,208 @@
+"""Upstream weight files: read them, strip wrappers and prefixes, load with a checked key match."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class WeightsError(ValueError):
+    """A weights file or folder is missing, unreadable, or does not fit the architecture."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading a checkpoint did; kept on the built module as ``module.load_report``."""
+
+    source: str
+    """The file that was read."""
+    loaded: int
+    """Tensors copied into the model."""
+    dropped: tuple[str, ...]
+    """Checkpoint keys deliberately left out (decoders, text towers, heads), as prefixes+counts."""
+    missing: tuple[str, ...]
+    """Model keys the checkpoint did not have and that are allowed to stay initialised."""
+
+
+def hf_weight_file(folder: Path) -> Path:
+    """Return the weights file of a Hugging Face model folder (safetensors first).
+
+    Args:
+        folder: A folder with ``model.safetensors`` or an old-style ``pytorch_model.bin``.
+
+    Returns:
+        The path of the weights file.
+    """
+    for name in HF_WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else "no such folder"
+    raise WeightsError(f"{folder}: expected one of {HF_WEIGHT_FILES}; found {found}")
+
+
+def read_state_dict(path: str | Path) -> dict:
+    """Read a checkpoint file: ``.safetensors`` or a torch pickle (``.bin .pth .pt .ckpt``).
+
+    Args:
+        path: The file.
+
+    Returns:
+        The object stored in it (a state dict, or a dict wrapping one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - Lightning checkpoints pickle their hparams
+        if path.suffix != ".ckpt":
+            raise WeightsError(f"{path}: not a readable torch checkpoint ({error})") from error
+        log.warning("%s: hyper-parameters need full unpickling; trust this file", path)
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def unwrap(checkpoint: dict, keys: Iterable[str] = ("state_dict", "model", "module")) -> dict:
+    """Return the state dict inside ``checkpoint['state_dict' | 'model' | 'module']`` if any.
+
+    Args:
+        checkpoint: What :func:`read_state_dict` returned.
+        keys: Wrapper keys to look through, in order.
+
+    Returns:
+        A flat ``{name: tensor}`` dict.
+    """
+    for key in keys:
+        if isinstance(checkpoint.get(key), dict):
+            return unwrap(checkpoint[key], keys)
+    return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def choose_prefix(state: dict, prefixes: Iterable[str]) -> str:
+    """Return the first of ``prefixes`` that some key of ``state`` starts with.
+
+    Args:
+        state: A flat state dict.
+        prefixes: Candidate prefixes, most specific first; end with ``""`` to accept any.
+
+    Returns:
+        The chosen prefix.
+    """
+    prefixes = tuple(prefixes)
+    for prefix in prefixes:
+        if any(key.startswith(prefix) for key in state):
+            return prefix
+    head = ", ".join(sorted(state)[:6])
+    raise WeightsError(f"no checkpoint key starts with any of {prefixes}; keys like: {head}")
+
+
+def load_checked(
+    module: torch.nn.Module,
+    state: dict,
+    *,
+    source: str,
+    prefixes: Iterable[str] = ("",),
+    drop: Iterable[str] = (),
+    allow_missing: Iterable[str] = (),
+) -> LoadReport:
+    """Load ``state`` into ``module``; raise naming expected vs found keys when it does not fit.
+
+    Args:
+        module: The built architecture.
+        state: Flat state dict of the checkpoint.
+        source: File name for messages.
+        prefixes: Where the module's keys live in the checkpoint (first match wins, e.g.
+            ``module.encoder_q.``); keys outside the chosen prefix are dropped and reported.
+        drop: Key prefixes (after stripping) to leave out on purpose.
+        allow_missing: Key prefixes of the module that may stay initialised.
+
+    Returns:
+        What was loaded, dropped and left missing.
+    """
+    drop, allow_missing = tuple(drop), tuple(allow_missing)
+    prefix = choose_prefix(state, prefixes)
+    dropped = {k for k in state if not k.startswith(prefix)}
+    inside = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    dropped |= {prefix + k for k in inside if drop and k.startswith(drop)}
+    kept = {k: v for k, v in inside.items() if prefix + k not in dropped}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(kept))
+    unexpected = sorted(set(kept) - set(expected))
+    bad_missing = [k for k in missing if not (allow_missing and k.startswith(allow_missing))]
+    wrong_shape = [
+        f"{k}: model {tuple(expected[k].shape)} vs file {tuple(kept[k].shape)}"
+        for k in sorted(set(kept) & set(expected))
+        if tuple(kept[k].shape) != tuple(expected[k].shape)
+    ]
+    if bad_missing or unexpected or wrong_shape:
+        raise WeightsError(
+            _misfit_message(source, bad_missing, unexpected, wrong_shape, expected, kept)
+        )
+    module.load_state_dict(kept, strict=False)
+    report = LoadReport(source, len(kept), _summarise(dropped), tuple(missing))
+    log.info(
+        "loaded %d tensors from %s; dropped %s; missing %s",
+        report.loaded,
+        source,
+        report.dropped or "none",
+        report.missing or "none",
+    )
+    return report
+
+
+def fingerprint(path: str | Path | None) -> str:
+    """Return a content hash of a weights file or folder (``"random-init"`` for None).
+
+    Args:
+        path: What was passed to ``EncoderSpec.build``.
+
+    Returns:
+        ``sha256:<16 hex>`` over file names and bytes, stable across machines.
+    """
+    if path is None:
+        return "random-init"
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def _misfit_message(source, missing, unexpected, wrong_shape, expected, found) -> str:
+    def head(keys):
+        return ", ".join(list(keys)[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
+
+    lines = [f"{source}: checkpoint does not fit the architecture"]
+    if missing:
+        lines.append(f"  missing in file: {head(missing)}")
+    if unexpected:
+        lines.append(f"  not in model: {head(unexpected)}")
+    if wrong_shape:
+        lines.append(f"  wrong shape: {head(wrong_shape)}")
+    lines.append(f"  model expects keys like: {head(sorted(expected))}")
+    lines.append(f"  file has keys like: {head(sorted(found))}")
+    return "\n".join(lines)
+
+
+def _summarise(keys: set[str]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        prefix = key.split(".")[0]
+        counts[prefix] = counts.get(prefix, 0) + 1
+    return tuple(f"{prefix}.* ({count})" for prefix, count in sorted(counts.items()))
