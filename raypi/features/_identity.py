@@ -1,0 +1,62 @@
+"""What makes two extractions interchangeable: weights and preprocessing fingerprints, view seeds.
+
+The weights fingerprint hashes the built module's state dict (names, dtypes, shapes, bytes),
+so it is the same whichever file format the weights came from and changes whenever any
+parameter does. The preprocessing fingerprint hashes what the spec's transforms produce for a
+fixed synthetic image (view 0 and one augmented view, rounded to 1e-3), so a changed resize,
+crop or normalisation is caught even when the spec's description did not change. Augmented
+views use ``raypi.encoders.image_seed(image_id, seed)``, so a view's crop depends only on the
+image, the view index and the run's seed — never on batching or scheduling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from raypi.encoders import image_seed
+
+_ROUND = 3
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """Return a sha256 of every tensor in ``module``'s state dict."""
+    hasher = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        values = tensor.detach().to("cpu").contiguous().reshape(-1)
+        hasher.update(f"{name}|{values.dtype}|{tuple(tensor.shape)}|".encode())
+        hasher.update(values.view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def _probe_image() -> np.ndarray:
+    """A fixed, non-square grayscale gradient with structure in both directions."""
+    rows, cols = np.mgrid[0:300, 0:260]
+    return ((rows * 7 + cols * 3 + (rows * cols) % 31) % 256).astype(np.uint8)
+
+
+def preprocessing_fingerprint(spec, seed: int) -> dict:
+    """Describe an image encoder's preprocessing, with a hash of its output on a probe image.
+
+    Args:
+        spec: The image encoder spec (``preprocess`` and ``augment``).
+        seed: Base seed of the augmented views.
+
+    Returns:
+        A JSON-able dict: input size, pixel shape, declared description and probe hash.
+    """
+    image = _probe_image()
+    plain = spec.preprocess(image)
+    augmented = spec.augment(image, 1, image_seed("probe", seed))
+    hasher = hashlib.sha256()
+    for tensor in (plain, augmented):
+        rounded = np.round(tensor.float().numpy(), _ROUND) + 0.0  # + 0.0 turns -0.0 into 0.0
+        hasher.update(rounded.astype(np.float32).tobytes())
+    return {
+        "input_size": getattr(spec, "input_size", None),
+        "pixel_shape": list(plain.shape),
+        "description": spec.preprocessing.describe(),
+        "probe_sha256": hasher.hexdigest(),
+    }

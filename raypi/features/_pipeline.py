@@ -1,0 +1,127 @@
+"""The Ray Data graph of one encoder's extraction, and the resources its actors ask for."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import ray
+
+from raypi.features import _workers
+
+
+def ensure_ray() -> None:
+    """Start a local Ray (or join ``RAY_ADDRESS``) unless this process is connected already."""
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=True)
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """What each encoder actor asks Ray for, and how many of them run."""
+
+    size: int
+    """Actors in the pool."""
+    num_cpus: float
+    """CPUs reserved per actor (fractional: decode tasks must stay schedulable)."""
+    num_gpus: float
+    """GPU share per actor (0 on CPU-only clusters)."""
+    device: str
+    """Torch device inside the actor."""
+    threads: int
+    """Torch threads of a CPU actor (0 = leave torch's default)."""
+
+
+def actor_resources(spec, config) -> ActorResources:
+    """Size the actor pool of ``spec`` on the connected cluster.
+
+    GPU clusters: each actor takes the GPU share of the encoder's memory hint (a whole GPU for
+    ``needs_big_gpu``) and a small CPU share. CPU-only clusters: one actor holding half the
+    CPUs — an actor pool that reserves every CPU leaves Ray Data's decode tasks unschedulable
+    and the pipeline stalls forever — with torch using every core for the forward pass.
+
+    Args:
+        spec: Encoder spec (its ``hint``).
+        config: ``ExtractOptions`` (``gpu_memory_gb``, ``cpu_threads``).
+
+    Returns:
+        The pool's resources.
+    """
+    cluster = ray.cluster_resources()
+    cpus, gpus = float(cluster.get("CPU", 1.0)), float(cluster.get("GPU", 0.0))
+    if gpus >= 1:
+        share = 1.0 if spec.hint.needs_big_gpu else spec.hint.gpu_fraction(config.gpu_memory_gb)
+        size = max(1, int(math.floor(gpus / share + 1e-9)))
+        per_actor_cpu = min(1.0, cpus / (2 * size))
+        return ActorResources(size, per_actor_cpu, share, "cuda", 0)
+    threads = config.cpu_threads or max(1, int(cpus))
+    return ActorResources(1, max(0.01, cpus / 2), 0.0, "cpu", threads)
+
+
+def run(
+    spec, weights_path, identity: dict, todo: pd.DataFrame, dataset_root: str, out: str, config
+) -> pd.DataFrame:
+    """Run one encoder's pipeline over ``todo``; return every row's status.
+
+    Args:
+        spec: Encoder spec.
+        weights_path: Weights file/folder or None.
+        identity: The store identity (token shape, dtype, reductions, fingerprint).
+        todo: Images (``image_id``, ``image_path``, ``views``) or reports to encode.
+        dataset_root: Dataset root, for image paths.
+        out: Feature store folder.
+        config: ``ExtractOptions``.
+
+    Returns:
+        Columns ``image_id``, (``view``), ``error`` ("" when written), ``bytes``, ``seconds``.
+    """
+    if todo.empty:
+        return pd.DataFrame({"image_id": [], "error": [], "bytes": [], "seconds": []})
+    batch_size = config.batch_size or spec.hint.batch_size
+    resources = actor_resources(spec, config)
+    target = {
+        key: identity.get(key) for key in ("encoder", "dtype", "tokens", "pool", "max_length")
+    }
+    target.update(store=out, cls=identity.get("has_cls", False))
+    per_block = batch_size
+    if spec.kind == "image":
+        per_block = max(1, batch_size // max(1, int(todo["views"].map(len).max())))
+    blocks = [todo.iloc[start : start + per_block] for start in range(0, len(todo), per_block)]
+    dataset = ray.data.from_pandas(blocks)
+    if spec.kind == "image":
+        dataset = dataset.map_batches(
+            _workers.decode_views,
+            fn_kwargs={
+                "spec": spec,
+                "root": str(dataset_root),
+                "seed": config.seed,
+                "pixel_shape": tuple(identity["preprocessing"]["pixel_shape"]),
+            },
+            batch_size=None,
+            batch_format="numpy",
+            num_cpus=1,
+        )
+    actor = _workers.ImageEncoderActor if spec.kind == "image" else _workers.TextEncoderActor
+    dataset = dataset.map_batches(
+        actor,
+        fn_constructor_kwargs={
+            "spec": spec,
+            "weights": weights_path,
+            "fingerprint": identity["weights_fingerprint"],
+            "target": target,
+            "device": resources.device,
+            "threads": resources.threads,
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=resources.size),
+        num_cpus=resources.num_cpus,
+        num_gpus=resources.num_gpus,
+    )
+    frames = [batch for batch in dataset.iter_batches(batch_format="pandas", batch_size=None)]
+    statuses = pd.concat(frames, ignore_index=True)
+    statuses["error"] = statuses["error"].astype(str)
+    statuses["bytes"] = statuses["bytes"].astype(np.int64)
+    return statuses

@@ -1,0 +1,294 @@
+"""Extract frozen-encoder features of a dataset into a feature store with Ray Data.
+
+Per encoder: read the dataset table → find the (image, view) rows the store still lacks →
+decode each image once and preprocess its views in CPU tasks → encode in an actor pool (GPU
+fractions from the encoder's resource hint when GPUs exist) → one Parquet shard per batch,
+written atomically by the actor → a manifest. Reports go through text encoders the same way.
+
+Resuming is the normal path: a rerun reads the keys already stored and extracts only what is
+missing, so a killed run costs only its unfinished batches. Rows that fail (missing or
+undecodable image, failed preprocessing; null or empty report) are reported by ``image_id``,
+listed in the manifest's ``skipped``, and retried by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from raypi.data.tables import read_dataset
+from raypi.features import _tokens, schema, store
+from raypi.features._identity import preprocessing_fingerprint, weights_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How to extract and store features (shared by every encoder of one run)."""
+
+    views: int = 0
+    """Augmented views per image (view 0, the evaluation view, is always extracted)."""
+    dtype: str = "fp16"
+    """Storage dtype of tokens: ``fp16``, ``bf16`` or ``fp32``."""
+    tokens: str = "all"
+    """Image tokens to keep: ``all``, ``cls`` (CLS token only) or ``mean`` (patch mean only)."""
+    pool: int = 1
+    """Average-pool the patch grid in ``pool × pool`` windows (``tokens="all"`` only)."""
+    max_text_length: int = 128
+    """Truncation length of reports, in tokens (special tokens included)."""
+    seed: int = 0
+    """Base seed of the augmented views."""
+    batch_size: int | None = None
+    """Rows per encoder forward pass (= per shard); the encoder's hint when None."""
+    overwrite: bool = False
+    """Rewrite a store made with another encoder identity instead of refusing it."""
+    gpu_memory_gb: float = 16.0
+    """Memory of one GPU, to turn an encoder's memory hint into a GPU fraction."""
+    cpu_threads: int | None = None
+    """Torch threads of a CPU encoder actor; the cluster's CPU count when None."""
+
+
+@dataclass(frozen=True)
+class EncoderSummary:
+    """What one encoder's extraction did."""
+
+    encoder: str
+    """Encoder name."""
+    rows_written: int
+    """(image, view) rows — or reports — encoded and written in this run."""
+    rows_skipped: int
+    """Rows reported as skipped (listed with reasons in the manifest)."""
+    rows_total: int
+    """Rows in the store after the run."""
+    seconds: float
+    """Wall time of the pipeline."""
+    forward_seconds: float
+    """Time spent in the encoder's forward passes (summed over actors)."""
+    bytes_written: int
+    """Size of the shards written in this run."""
+
+    @property
+    def images_per_second(self) -> float:
+        """Rows encoded per second of wall time."""
+        return self.rows_written / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """Return a one-line human summary."""
+        return (
+            f"{self.encoder}: {self.rows_written} rows written in {self.seconds:.1f} s "
+            f"({self.images_per_second:.1f}/s), {self.bytes_written / 2**20:.1f} MiB, "
+            f"{self.rows_skipped} skipped, {self.rows_total} in store"
+        )
+
+
+def extract(
+    dataset_root: str,
+    encoders: Sequence,
+    out: str,
+    views: int = 0,
+    *,
+    weights: dict[str, str] | None = None,
+    **options,
+) -> list[EncoderSummary]:
+    """Extract the features of every encoder into ``out``, resuming what is there.
+
+    Args:
+        dataset_root: Dataset folder with ``dataset.parquet`` (local or ``s3://``).
+        encoders: Encoder names (or ``EncoderSpec`` objects), image and text alike.
+        out: Feature store folder (local or ``s3://``); one subfolder per encoder.
+        views: Augmented views per image besides view 0.
+        weights: Weights file/folder per encoder name; random init (tiny encoders) otherwise.
+        **options: Fields of :class:`ExtractOptions`.
+
+    Returns:
+        One summary per encoder.
+
+    Raises:
+        StoreError: A store exists with another identity and ``overwrite`` is False.
+    """
+    from raypi.encoders import get_encoder
+    from raypi.features import _pipeline
+
+    config = replace(ExtractOptions(views=views), **options)
+    schema.storage_dtype(config.dtype)
+    table = read_dataset(dataset_root)
+    specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
+    _pipeline.ensure_ray()
+    summaries = []
+    for spec in specs:
+        path = (weights or {}).get(spec.name)
+        summary = _extract_one(spec, path, table, dataset_root, out, config)
+        log.info("%s", summary.line())
+        summaries.append(summary)
+    return summaries
+
+
+def _identity(spec, weights_path, config: ExtractOptions) -> dict:
+    """Return the manifest fields a store must share with this run."""
+    fingerprint = weights_fingerprint(spec.build(weights_path))
+    base = {
+        "format": store.FORMAT,
+        "encoder": spec.name,
+        "kind": spec.kind,
+        "family": spec.family,
+        "weights": str(weights_path) if weights_path else None,
+        "weights_fingerprint": fingerprint,
+        "dtype": config.dtype,
+        "source_token_shape": list(spec.token_shape),
+    }
+    if spec.kind == "text":
+        shape = (config.max_text_length, spec.token_shape[1])
+        return {
+            **base,
+            "token_shape": list(shape),
+            "max_length": config.max_text_length,
+            "preprocessing": {"tokenizer": spec.family},
+            "tokens": "all",
+            "pool": 1,
+            "seed": None,
+        }
+    cls = _tokens.has_cls(spec.token_shape[0], getattr(spec, "has_cls", None))
+    shape = _tokens.reduced_shape(tuple(spec.token_shape), config.tokens, config.pool, cls)
+    return {
+        **base,
+        "token_shape": list(shape),
+        "has_cls": cls,
+        "tokens": config.tokens,
+        "pool": config.pool,
+        "max_length": None,
+        "seed": config.seed,
+        "preprocessing": preprocessing_fingerprint(spec, config.seed),
+    }
+
+
+def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
+    """Check an existing store against ``identity``; return its manifest (None when new)."""
+    encoder = identity["encoder"]
+    store.remove_temporaries(out, encoder)
+    try:
+        manifest = store.read_manifest(out, encoder)
+    except store.StoreError:
+        manifest = None
+    if manifest is not None:
+        problems = store.identity_mismatches(manifest, identity)
+    else:
+        problems = ["shards without a manifest"] if store.list_shards(out, encoder) else []
+    if problems and not overwrite:
+        raise store.StoreError(
+            f"{store.encoder_dir(out, encoder)} was made differently from this run: "
+            + "; ".join(problems)
+            + ". Use another --out, or overwrite=True (--overwrite) to rewrite it."
+        )
+    if problems:
+        log.warning("rewriting %s: %s", store.encoder_dir(out, encoder), "; ".join(problems))
+        store.clear(out, encoder)
+        return None
+    return manifest
+
+
+def _extract_one(spec, weights_path, table, dataset_root, out, config) -> EncoderSummary:
+    identity = _identity(spec, weights_path, config)
+    manifest = _open_store(out, identity, config.overwrite)
+    done_views = list(manifest["views"]) if manifest else []
+    if spec.kind == "image":
+        wanted_views = sorted(set(done_views) | set(range(config.views + 1)))
+        todo, no_report = _missing_images(table, out, spec.name, wanted_views), []
+    else:
+        wanted_views = [0]
+        todo, no_report = _missing_reports(table, out, spec.name)
+    store.write_manifest(
+        out,
+        spec.name,
+        {
+            **(manifest or {}),
+            **identity,
+            "views": done_views,
+            "complete": False,
+            "in_progress": {"views": wanted_views, "rows": int(todo.attrs["rows"])},
+        },
+    )
+    from raypi.features import _pipeline  # Ray loads only when extracting
+
+    start = time.perf_counter()
+    statuses = _pipeline.run(spec, weights_path, identity, todo, dataset_root, out, config)
+    seconds = time.perf_counter() - start
+    failed = statuses[statuses["error"] != ""]
+    skipped = no_report + _skip_entries(failed)
+    rows_total = len(store.read_index(out, spec.name, _keys(spec)))
+    store.write_manifest(
+        out,
+        spec.name,
+        {
+            **identity,
+            "views": wanted_views,
+            "complete": True,
+            "rows": rows_total,
+            "skipped": skipped,
+            "dataset": str(dataset_root),
+            "raypi_version": _version(),
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    return EncoderSummary(
+        encoder=spec.name,
+        rows_written=int((statuses["error"] == "").sum()),
+        rows_skipped=len(failed) + len(no_report),
+        rows_total=rows_total,
+        seconds=seconds,
+        forward_seconds=float(statuses["seconds"].sum()),
+        bytes_written=int(statuses["bytes"].sum()),
+    )
+
+
+def _keys(spec) -> tuple[str, ...]:
+    return schema.IMAGE_KEYS if spec.kind == "image" else schema.TEXT_KEYS
+
+
+def _missing_images(table: pd.DataFrame, out: str, encoder: str, views: list[int]):
+    """Return one row per image that lacks views: image_id, image_path, views (list)."""
+    index = store.read_index(out, encoder, schema.IMAGE_KEYS)
+    wanted = pd.MultiIndex.from_product([table["image_id"], views], names=schema.IMAGE_KEYS)
+    have = pd.MultiIndex.from_frame(index[list(schema.IMAGE_KEYS)].astype({"view": int}))
+    missing = wanted.difference(have).to_frame(index=False)
+    grouped = missing.groupby(schema.IMAGE_ID, sort=False)[schema.VIEW].agg(list).reset_index()
+    paths = table.set_index("image_id")["image_path"]
+    grouped["image_path"] = paths.loc[grouped[schema.IMAGE_ID]].to_numpy()
+    grouped = grouped.rename(columns={schema.VIEW: "views"})
+    grouped.attrs["rows"] = len(missing)
+    return grouped
+
+
+def _missing_reports(table: pd.DataFrame, out: str, encoder: str):
+    """Return reports not yet encoded, and skip entries for images without a report."""
+    text = table["report"]
+    absent = text.isna() | (text.fillna("").astype(str).str.strip() == "")
+    skipped = [
+        {"image_id": i, "reason": "no report (null or empty)"}
+        for i in table.loc[absent, "image_id"]
+    ]
+    have = set(store.read_index(out, encoder, schema.TEXT_KEYS)[schema.IMAGE_ID])
+    todo = table.loc[~absent & ~table["image_id"].isin(have), ["image_id", "report"]]
+    todo = todo.reset_index(drop=True)
+    todo.attrs["rows"] = len(todo)
+    return todo, skipped
+
+
+def _skip_entries(failed: pd.DataFrame) -> list[dict]:
+    """One skip entry per image (its views share the reason), in first-seen order."""
+    first = failed.drop_duplicates(schema.IMAGE_ID)
+    views = failed.groupby(schema.IMAGE_ID, sort=False).size()
+    return [
+        {"image_id": image_id, "reason": reason, "rows": int(views[image_id])}
+        for image_id, reason in zip(first[schema.IMAGE_ID], first["error"])
+    ]
+
+
+def _version() -> str:
+    from raypi import __version__
+
+    return __version__

@@ -1,0 +1,181 @@
+"""Feature store layout: manifests, atomic shard writes and the index of stored rows.
+
+A store is a folder (local or ``s3://``) with one subfolder per encoder::
+
+    STORE/<encoder>/manifest.json
+    STORE/<encoder>/part-<uuid>.parquet
+
+Shards become visible whole or not at all: local shards are written under a temporary name and
+renamed; S3 objects appear only when their upload completes. The manifest records what made
+the shards (see ``IDENTITY``); a store is only ever extended by a run with the same identity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from raypi import io
+from raypi.features import schema
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+ROW_GROUP_BYTES = 64 * 2**20
+
+IDENTITY = (
+    "format",
+    "encoder",
+    "kind",
+    "weights_fingerprint",
+    "preprocessing",
+    "token_shape",
+    "tokens",
+    "pool",
+    "dtype",
+    "max_length",
+    "seed",
+)
+"""Manifest fields that must match for a run to add rows to an existing store."""
+
+
+class StoreError(ValueError):
+    """A feature store is missing, incomplete, or does not hold what was asked for."""
+
+
+def encoder_dir(store: str, encoder: str) -> str:
+    """Return the folder of one encoder's features inside ``store``."""
+    return io.join(store, encoder)
+
+
+def read_manifest(store: str, encoder: str) -> dict:
+    """Return the manifest of ``encoder``'s features in ``store``.
+
+    Args:
+        store: Feature store folder, local or ``s3://``.
+        encoder: Encoder name.
+
+    Returns:
+        The manifest as a dict.
+
+    Raises:
+        StoreError: No manifest exists there.
+    """
+    path = io.join(encoder_dir(store, encoder), MANIFEST)
+    if not io.exists(path):
+        known = [name for name in io.listdir(store) if io.exists(io.join(store, name, MANIFEST))]
+        raise StoreError(
+            f"no features of encoder {encoder!r} in {store} (no {MANIFEST}); "
+            f"encoders there: {known or 'none'}. Run `raypi extract` first."
+        )
+    return io.read_json(path)
+
+
+def write_manifest(store: str, encoder: str, manifest: dict) -> None:
+    """Write ``encoder``'s manifest (atomically)."""
+    io.write_json(io.join(encoder_dir(store, encoder), MANIFEST), manifest)
+
+
+def identity_mismatches(stored: dict, wanted: dict) -> list[str]:
+    """Return a line per identity field where a stored manifest differs from ``wanted``."""
+    return [
+        f"{field}: store has {stored.get(field)!r}, run asks {wanted.get(field)!r}"
+        for field in IDENTITY
+        if _plain(stored.get(field)) != _plain(wanted.get(field))
+    ]
+
+
+def _plain(value):
+    """Normalise tuples to lists so JSON round trips compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def list_shards(store: str, encoder: str) -> list[str]:
+    """Return the paths of the complete shards of ``encoder`` (temporaries are invisible)."""
+    folder = encoder_dir(store, encoder)
+    names = io.listdir(folder)
+    return [io.join(folder, n) for n in names if n.startswith("part-") and n.endswith(".parquet")]
+
+
+def write_shard(store: str, encoder: str, table) -> tuple[str, int]:
+    """Write one shard atomically and return its ``(path, size in bytes)``.
+
+    Args:
+        store: Feature store folder.
+        encoder: Encoder name.
+        table: An Arrow table with the image or text schema.
+
+    Returns:
+        The shard's path and its size on storage.
+    """
+    path = io.join(encoder_dir(store, encoder), f"part-{uuid.uuid4().hex}.parquet")
+    rows_per_group = max(1, ROW_GROUP_BYTES // max(1, table.nbytes // max(1, table.num_rows)))
+    # Token bytes are near-random: dictionaries and compression cost time and save little.
+    io.write_parquet(
+        table,
+        path,
+        row_group_size=rows_per_group,
+        use_dictionary=[schema.IMAGE_ID],
+        compression="none",
+        write_statistics=[schema.IMAGE_ID, schema.VIEW],
+    )
+    fs, inner = io.filesystem(path)
+    return path, int(fs.get_file_info(inner).size)
+
+
+def open_shard(path: str) -> pq.ParquetFile:
+    """Open a shard for reading (memory-mapped when local)."""
+    fs, inner = io.filesystem(path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        return pq.ParquetFile(inner, memory_map=True)
+    return pq.ParquetFile(fs.open_input_file(inner))
+
+
+def read_index(store: str, encoder: str, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Return where every stored row lives: its key columns plus ``shard`` and ``row``.
+
+    Args:
+        store: Feature store folder.
+        encoder: Encoder name.
+        keys: Key columns to read (``schema.IMAGE_KEYS`` or ``schema.TEXT_KEYS``).
+
+    Returns:
+        One row per stored feature row; ``shard`` is the shard path, ``row`` its row number.
+    """
+    frames = []
+    for path in list_shards(store, encoder):
+        table = open_shard(path).read(columns=list(keys))
+        frame = table.to_pandas()
+        frame["shard"] = path
+        frame["row"] = np.arange(len(frame), dtype=np.int64)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({**{key: [] for key in keys}, "shard": [], "row": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def clear(store: str, encoder: str) -> None:
+    """Delete ``encoder``'s manifest, shards and leftover temporaries from ``store``."""
+    folder = encoder_dir(store, encoder)
+    for name in io.listdir(folder):
+        if name == MANIFEST or name.startswith("part-"):
+            io.remove(io.join(folder, name))
+
+
+def remove_temporaries(store: str, encoder: str) -> int:
+    """Delete temporary files a killed local run left behind; return how many."""
+    folder = encoder_dir(store, encoder)
+    if io.is_remote(folder) or not Path(folder).is_dir():
+        return 0
+    stale = [path for path in Path(folder).glob("*.tmp-*") if path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
