@@ -11,7 +11,8 @@ for _switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
     os.environ.setdefault(_switch, "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from raypi.encoders import resnet, vit  # noqa: E402,F401  (modules register their entries)
+# Family modules register their entries on import (order = listing order).
+from raypi.encoders import biovil, clip, dino, resnet, text, vit  # noqa: E402,F401
 from raypi.encoders.preprocess import Preprocessing, image_seed  # noqa: E402
 from raypi.encoders.registry import get_encoder, list_encoders, register  # noqa: E402
 from raypi.encoders.spec import EncoderSpec, ResourceHint  # noqa: E402

@@ -1,0 +1,107 @@
+"""RAD-DINO: transformers' Dinov2Model (ViT-B/14 at 518); tokens = CLS + 37x37 patch tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from raypi.encoders.preprocess import Preprocessing
+from raypi.encoders.registry import register
+from raypi.encoders.spec import EncoderSpec, ResourceHint
+from raypi.encoders.weights import (
+    LoadReport,
+    WeightsError,
+    hf_weight_file,
+    load_checked,
+    read_state_dict,
+)
+
+# microsoft/rad-dino's config.json (the fields that shape the network).
+RAD_DINO_CONFIG = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    mlp_ratio=4,
+    patch_size=14,
+    image_size=518,
+    layerscale_value=1.0,
+    use_swiglu_ffn=False,
+    layer_norm_eps=1e-6,
+)
+# microsoft/rad-dino's preprocessor_config.json (BitImageProcessor).
+RAD_DINO_MEAN = (0.5307, 0.5307, 0.5307)
+RAD_DINO_STD = (0.2583, 0.2583, 0.2583)
+
+
+class DinoTokens(nn.Module):
+    """A transformers ``Dinov2Model`` (``self.model``) returning ``last_hidden_state``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Map pixels [B, 3, 518, 518] to tokens [B, 1 + 37·37, 768] (CLS first, final norm)."""
+        return self.model(pixel_values=pixels).last_hidden_state
+
+
+def build_dinov2(config: dict = RAD_DINO_CONFIG) -> DinoTokens:
+    """Return a random-init transformers Dinov2Model with the given config fields."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    return DinoTokens(Dinov2Model(Dinov2Config(**config)))
+
+
+def load_hf_dinov2(module: DinoTokens, path: str) -> LoadReport:
+    """Load a Hugging Face Dinov2Model folder (``config.json`` + safetensors or .bin).
+
+    Args:
+        module: A :class:`DinoTokens`.
+        path: The model folder.
+
+    Returns:
+        The load report.
+    """
+    folder = Path(path)
+    config_file = folder / "config.json"
+    if config_file.is_file():
+        found = json.loads(config_file.read_text())
+        ours = module.model.config
+        wrong = {
+            k: found[k] for k in RAD_DINO_CONFIG if k in found and found[k] != getattr(ours, k)
+        }
+        if wrong or found.get("num_register_tokens", 0):
+            raise WeightsError(f"{config_file}: differs from the built Dinov2Model in {wrong}")
+    file = hf_weight_file(folder)
+    return load_checked(
+        module.model, read_state_dict(file), source=str(file), prefixes=("dinov2.", "")
+    )
+
+
+register(
+    EncoderSpec(
+        name="rad_dino",
+        kind="image",
+        family="dinov2",
+        token_shape=(1370, 768),
+        input_size=518,
+        weights_hint="Hugging Face folder of microsoft/rad-dino (config.json + model.safetensors) "
+        "at $RAYPI_HOME/weights/rad_dino",
+        hint=ResourceHint(gpu_memory_gb=24.0, batch_size=64, needs_big_gpu=True),
+        description="transformers Dinov2Model ViT-B/14 at 518: CLS + 37x37 patch tokens x 768",
+        factory=build_dinov2,
+        loader=load_hf_dinov2,
+        preprocessing=Preprocessing(
+            resize=518,
+            crop=518,
+            mean=RAD_DINO_MEAN,
+            std=RAD_DINO_STD,
+            interpolation="bicubic",
+            crop_rounding="floor",
+            source="microsoft/rad-dino preprocessor_config.json (BitImageProcessor)",
+        ),
+    )
+)
