@@ -16,7 +16,7 @@ from raypi.encoders import biovil, clip, dino, resnet, text, vit  # noqa: E402,F
 from raypi.encoders.preprocess import Preprocessing, image_seed  # noqa: E402
 from raypi.encoders.registry import get_encoder, list_encoders, register  # noqa: E402
 from raypi.encoders.spec import EncoderSpec, ResourceHint  # noqa: E402
-from raypi.encoders.weights import LoadReport, WeightsError, fingerprint  # noqa: E402
+from raypi.encoders.weights import LoadReport, WeightsError  # noqa: E402
 
 __all__ = [
     "EncoderSpec",
@@ -24,7 +24,6 @@ __all__ = [
     "Preprocessing",
     "ResourceHint",
     "WeightsError",
-    "fingerprint",
     "get_encoder",
     "image_seed",
     "list_encoders",

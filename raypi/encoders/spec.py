@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ import torch
 
 from raypi.encoders.preprocess import Preprocessing
 from raypi.encoders.weights import LoadReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class EncoderSpec:
             torch.manual_seed(_name_seed(self.name))
             module = self.factory()
         report = None
+        if weights is None and not self.tiny:
+            log.warning("%s: no weights given, using a random initialisation", self.name)
         if weights is not None:
             if self.loader is None:
                 raise ValueError(f"encoder {self.name!r} has no upstream weights to load")

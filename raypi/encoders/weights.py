@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -160,28 +159,6 @@ def load_checked(
         report.missing or "none",
     )
     return report
-
-
-def fingerprint(path: str | Path | None) -> str:
-    """Return a content hash of a weights file or folder (``"random-init"`` for None).
-
-    Args:
-        path: What was passed to ``EncoderSpec.build``.
-
-    Returns:
-        ``sha256:<16 hex>`` over file names and bytes, stable across machines.
-    """
-    if path is None:
-        return "random-init"
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 def _misfit_message(source, missing, unexpected, wrong_shape, expected, found) -> str:
