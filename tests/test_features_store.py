@@ -89,13 +89,20 @@ def test_incomplete_store_and_mismatched_shard_are_refused(tmp_path):
         load(root, "enc", ["a"])
 
 
-def test_duplicate_rows_are_refused(tmp_path):
+def test_late_duplicate_shards_are_dropped(tmp_path):
     root = str(tmp_path)
-    write_image_store(root, ids=("a",), views=(0,), shards=1)
-    table = schema.image_table(["a"], np.array([0]), token_value(0, 0)[None], "fp16")
-    store.write_shard(root, "enc", table)
-    with pytest.raises(StoreError, match="1 duplicate rows"):
-        load(root, "enc", ["a"])
+    write_image_store(root, ids=("a", "b"), views=(0,), shards=2)
+    late = schema.image_table(
+        ["b", "a"], np.array([0, 0]), torch.stack([token_value(1, 0), token_value(0, 0)]), "fp16"
+    )
+    store.write_shard(root, "enc", late)
+    assert torch.equal(
+        load(root, "enc", ["a", "b"], views=0).float(),
+        torch.stack([token_value(0, 0), token_value(1, 0)]).half().float(),
+    )
+    assert store.drop_duplicate_shards(root, "enc", schema.IMAGE_KEYS) == 1
+    index = store.read_index(root, "enc", schema.IMAGE_KEYS)
+    assert sorted(index["image_id"]) == ["a", "b"]
 
 
 def test_temporaries_are_invisible_and_shards_self_describing(tmp_path):

@@ -219,6 +219,11 @@ def _extract_one(spec, weights_path, table, dataset_root, out, config) -> Encode
     seconds = time.perf_counter() - start
     failed = statuses[statuses["error"] != ""]
     skipped = no_report + _skip_entries(failed)
+    dropped = store.drop_duplicate_shards(out, spec.name, _keys(spec))
+    if dropped:
+        log.warning(
+            "%s: removed %d shards duplicated by a killed run's late writes", spec.name, dropped
+        )
     rows_total = len(store.read_index(out, spec.name, _keys(spec)))
     store.write_manifest(
         out,

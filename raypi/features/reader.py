@@ -140,12 +140,8 @@ def _locate(
         keep &= view_pos >= 0
         target = target * len(views) + view_pos
     rows = index[keep].assign(target=target[keep])
-    duplicated = rows["target"].duplicated()
-    if duplicated.any():
-        raise store.StoreError(
-            f"{manifest['encoder']} store holds {int(duplicated.sum())} duplicate rows "
-            "(two runs wrote the same store at once?); re-extract it with overwrite"
-        )
+    # Copies of a row (a killed run's late write) are identical by the store identity.
+    rows = rows[~rows["target"].duplicated()]
     expected = len(ids) * (len(views) if views is not None else 1)
     if len(rows) != expected and not allow_missing:
         _raise_missing(rows, ids, views, manifest)

@@ -162,6 +162,37 @@ def read_index(store: str, encoder: str, keys: tuple[str, ...]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def drop_duplicate_shards(store: str, encoder: str, keys: tuple[str, ...]) -> int:
+    """Delete shards whose every row is also in another shard; return how many.
+
+    A worker of a killed run can finish its batch after the rerun has read the index, so the
+    same (image, view) may land twice. Copies are identical (same store identity), and such a
+    late batch is fully covered by the rerun's shards, so deleting it restores one row per key.
+
+    Args:
+        store: Feature store folder.
+        encoder: Encoder name.
+        keys: Key columns of the store's kind.
+
+    Returns:
+        The number of shards deleted.
+    """
+    index = read_index(store, encoder, keys)
+    key = index[keys[0]].astype(str)
+    for column in keys[1:]:
+        key = key + "/" + index[column].astype(str)
+    codes = pd.factorize(key)[0]
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    dropped = 0
+    for path, positions in index.groupby("shard", sort=False).indices.items():
+        shard_codes = codes[positions]
+        if (counts[shard_codes] >= 2).all():
+            io.remove(path)
+            counts[shard_codes] -= 1
+            dropped += 1
+    return dropped
+
+
 def clear(store: str, encoder: str) -> None:
     """Delete ``encoder``'s manifest, shards and leftover temporaries from ``store``."""
     folder = encoder_dir(store, encoder)
