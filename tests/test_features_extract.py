@@ -1,5 +1,6 @@
 """Ray Data extraction on a tiny dataset: rows, values, bad images, kill + resume, S3, refusal."""
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import ray
 import torch
 from PIL import Image
 
+from raypi.commands import extract as extract_command
 from raypi.data.tables import write_dataset
 from raypi.encoders import get_encoder
 from raypi.features import StoreError, extract, load, load_text, read_manifest, store
@@ -112,11 +114,22 @@ def test_rerun_extracts_only_what_is_missing(reference, dataset):
     assert torch.equal(load(out, "tiny_resnet", good_ids()), before)
 
 
-def test_other_identity_refused_unless_overwritten(cluster, dataset, tmp_path):
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    extract_command.register(parser.add_subparsers())
+    args = parser.parse_args(["extract", *argv])
+    return args.func(args)
+
+
+def test_other_identity_refused_unless_overwritten(cluster, dataset, tmp_path, capsys):
     out = str(tmp_path)
-    extract(dataset, ["tiny_vit"], out, tokens="cls", dtype="fp32")
+    common = ["--dataset", dataset, "--encoders", "tiny_vit", "--out", out]
+    assert run_cli(*common, "--tokens", "cls", "--dtype", "fp32") == 0
+    assert "tiny_vit: 12 rows written" in capsys.readouterr().out
     assert load(out, "tiny_vit", good_ids(), views=0).shape == (IMAGES, 1, 64)
-    with pytest.raises(StoreError, match="tokens: store has 'cls', run asks 'all'"):
+    assert run_cli(*common, "--pool", "2", "--dtype", "fp32") == 2
+    assert "tokens: store has 'cls', run asks 'all'" in capsys.readouterr().err
+    with pytest.raises(StoreError, match="--overwrite"):
         extract(dataset, ["tiny_vit"], out, pool=2, dtype="fp32")
     extract(dataset, ["tiny_vit"], out, pool=2, dtype="bf16", overwrite=True)
     pooled = load(out, "tiny_vit", good_ids(), views=0)
