@@ -1,0 +1,157 @@
+"""Build the whole report: load results, render every figure and table, write ``index.html``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from raypi import __version__, io
+from raypi.report import _labels, tables
+from raypi.report import html as page_html
+from raypi.report._plot import Figure
+from raypi.report._select import SELECTIONS
+from raypi.report.figures import FIGURES, METRICS, render_one, write_table
+from raypi.report.load import Results, load_results
+from raypi.report.stats import CI_METHODS
+
+FIGURES_DIR = "figures"
+SELECTION_TEXT = {
+    "study": "last epoch for every model except teachers, which keep their best validation epoch "
+    "(as in the study)",
+    "final": "last epoch for every model",
+    "best": "best validation epoch for every model (optimistic: selected on the validation set)",
+}
+
+
+def _figure_block(figure: Figure, out: str) -> str:
+    data = None
+    if figure.table is not None and not figure.table.empty:
+        write_table(figure, io.join(out, FIGURES_DIR))
+        data = f"{FIGURES_DIR}/{figure.name}.csv"
+    image = f"{FIGURES_DIR}/{figure.name}.png" if figure.path else None
+    return page_html.figure_html(figure, image, data)
+
+
+def _format_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    if tests.empty:
+        return tests
+    return pd.DataFrame(
+        {
+            "Task": tests["task"].map(lambda t: _labels.task_title(str(t))),
+            "Training images": tests["size"].map(lambda s: f"{int(s):,}"),
+            "Encoder": tests["encoder"].map(_labels.encoder_title),
+            "Comparison": tests["comparison"],
+            "Seeds": tests["n"].astype(int),
+            "Mean Δ": tests["mean_diff"].map(lambda v: f"{v:+.4f}"),
+            "95% CI": [
+                f"[{lo:+.4f}, {hi:+.4f}]" if pd.notna(lo) else "–"
+                for lo, hi in zip(tests["low"], tests["high"])
+            ],
+            "Paired t p": tests["t_pvalue"].map(lambda p: f"{p:.3g}" if pd.notna(p) else "–"),
+            "Wilcoxon p": tests["wilcoxon_pvalue"].map(
+                lambda p: f"{p:.3g}" if pd.notna(p) else "–"
+            ),
+        }
+    )
+
+
+def _metric_pair(blocks: dict[str, str]) -> str:
+    """Show the AUC version and fold the AUPRC version under it."""
+    return f"{blocks['auc']}<details><summary>AUPRC version</summary>{blocks['auprc']}</details>"
+
+
+def _figure_sections(results: Results, out: str, ci_method: str, selection: str):
+    figure_dir, sections = io.join(out, FIGURES_DIR), []
+    for name, kind in FIGURES.items():
+        blocks = {}
+        for metric in METRICS:
+            figure = render_one(name, results.trials, metric, figure_dir, ci_method, selection)
+            blocks[metric] = _figure_block(figure, out)
+            if name == "paired":
+                tests = _format_tests(figure.table) if figure.table is not None else None
+                table = page_html.table_html(tests, "No paired comparisons.")
+                blocks[metric] += (
+                    f"<details><summary>Paired tests (table)</summary>{table}</details>"
+                )
+        sections.append(page_html.Section(name.replace("_", "-"), kind.title, _metric_pair(blocks)))
+    return sections
+
+
+def _text_section(trials: pd.DataFrame, selection: str) -> page_html.Section:
+    empty = "No text-only trials in the results (method 'text')."
+    blocks = {
+        m: page_html.table_html(tables.text_vs_image(trials, m, selection), empty) for m in METRICS
+    }
+    body = (
+        "<p class='meta'>Text-only model (report features) against the best image-only "
+        "backbone at the same training size; mean (sd) across seeds, in percent.</p>"
+    )
+    return page_html.Section(
+        "text-vs-image", "Text-only vs image-only", body + _metric_pair(blocks)
+    )
+
+
+def _overview(results: Results) -> page_html.Section:
+    body = page_html.table_html(tables.overview(results))
+    if results.duplicates:
+        body += (
+            f"<p class='meta'>{results.duplicates} trial rows repeated a trial key and were "
+            "counted once (the finished, latest row).</p>"
+        )
+    body += "<h3>Finished trials per task and method</h3>"
+    body += page_html.table_html(tables.trial_counts(results.trials), "No finished trials.")
+    return page_html.Section("overview", "Overview", body)
+
+
+def _configs(results: Results) -> page_html.Section:
+    parts = []
+    for sweep in results.sweeps:
+        text = sweep.config_text or "(no sweep.yaml in this folder)"
+        parts.append(
+            f"<details><summary>{page_html.escape(sweep.name)} — "
+            f"{page_html.escape(sweep.path)}</summary><pre>{page_html.escape(text)}</pre>"
+            "</details>"
+        )
+    return page_html.Section("configs", "Sweep configurations", "".join(parts))
+
+
+def build_report(
+    results: list[str], out: str, ci_method: str = "t", selection: str = "study"
+) -> str:
+    """Render every figure and table of the study from sweep results into a static report.
+
+    Args:
+        results: Result folders (local or ``s3://``), each with ``trials.parquet``, or folders
+            of such folders.
+        out: Output folder (local or ``s3://``); gets ``index.html`` and ``figures/``.
+        ci_method: ``"t"`` (Student t) or ``"bootstrap"`` intervals across seeds.
+        selection: Reported epoch: ``"study"``, ``"final"`` or ``"best"``.
+
+    Returns:
+        Path of the written ``index.html``.
+    """
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci_method!r}; known: {', '.join(CI_METHODS)}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    loaded = load_results([str(path) for path in results])
+    sections = [_overview(loaded), *_figure_sections(loaded, str(out), ci_method, selection)]
+    sections.insert(4, _text_section(loaded.trials, selection))
+    failures = tables.failures(loaded.trials)
+    sections.append(
+        page_html.Section(
+            "failures",
+            f"Failures ({len(failures)})",
+            page_html.table_html(failures, "No failed trials."),
+        )
+    )
+    sections.append(_configs(loaded))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta = [
+        f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}",
+        f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
+    ]
+    index = io.join(str(out), "index.html")
+    io.write_bytes(index, page_html.page("raypi report", meta, sections).encode())
+    return index

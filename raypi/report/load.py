@@ -1,0 +1,119 @@
+"""Read one or more sweep result folders (local or ``s3://``) into pandas tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from raypi import io
+from raypi.report import _columns as col
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """What the report says about one results folder."""
+
+    name: str
+    """Sweep name (the ``sweep`` column, else the folder name)."""
+    path: str
+    """The results folder as given."""
+    config_text: str | None
+    """Content of ``sweep.yaml`` (None when absent)."""
+    trials: int
+    """Trial rows in the folder."""
+    failed: int
+    """Trials whose status is not ``ok``."""
+    train_seconds: float
+    """Sum of the trials' training time."""
+
+
+@dataclass(frozen=True)
+class Results:
+    """Trials and epochs of every sweep read, with one row per distinct trial."""
+
+    trials: pd.DataFrame
+    """One row per trial key (a trial repeated across folders is kept once, the latest)."""
+    epochs: pd.DataFrame
+    """One row per trial-epoch (empty when no folder has ``epochs.parquet``)."""
+    sweeps: tuple[SweepInfo, ...]
+    """The folders read, in order."""
+    duplicates: int
+    """Trial rows dropped because their trial key appeared again."""
+
+
+def _sweep_folders(path: str) -> list[str]:
+    """Return ``path`` if it holds trials, else its subfolders that do."""
+    if io.exists(io.join(path, col.TRIALS_FILE)):
+        return [path]
+    found = [io.join(path, name) for name in io.listdir(path)]
+    found = [folder for folder in found if io.exists(io.join(folder, col.TRIALS_FILE))]
+    if not found:
+        raise FileNotFoundError(
+            f"no {col.TRIALS_FILE} in {path} or its subfolders; expected a sweep results folder"
+        )
+    return found
+
+
+def _read_trials(folder: str) -> pd.DataFrame:
+    frame = io.read_parquet(io.join(folder, col.TRIALS_FILE)).to_pandas()
+    for name in col.TRIAL_COLUMNS:
+        if name not in frame:
+            frame[name] = pd.NA  # tolerate older or partial tables
+    if frame[col.SWEEP].isna().all():
+        frame[col.SWEEP] = folder.rstrip("/").rsplit("/", 1)[-1]
+    return frame
+
+
+def _read_text(path: str) -> str | None:
+    return io.read_bytes(path).decode("utf-8", errors="replace") if io.exists(path) else None
+
+
+def _info(folder: str, trials: pd.DataFrame) -> SweepInfo:
+    names = trials[col.SWEEP].dropna().astype(str).unique()
+    name = ", ".join(sorted(names)) or folder.rstrip("/").rsplit("/", 1)[-1]
+    failed = int((trials[col.STATUS].astype("string") != col.STATUS_OK).sum())
+    seconds = float(pd.to_numeric(trials[col.TRAIN_SECONDS], errors="coerce").fillna(0).sum())
+    config = _read_text(io.join(folder, col.CONFIG_FILE))
+    return SweepInfo(name, folder, config, len(trials), failed, seconds)
+
+
+def _latest_per_key(trials: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per trial key: an ``ok`` row over a failed one, then the latest."""
+    if trials.empty:
+        return trials
+    order = trials.assign(
+        _ok=(trials[col.STATUS].astype("string") == col.STATUS_OK).fillna(False),
+        _at=pd.to_datetime(trials[col.FINISHED_AT], errors="coerce", utc=True),
+        _row=range(len(trials)),
+    ).sort_values(["_ok", "_at", "_row"], na_position="first")
+    keyed = order[order[col.TRIAL_KEY].notna()].drop_duplicates(col.TRIAL_KEY, keep="last")
+    unkeyed = order[order[col.TRIAL_KEY].isna()]
+    kept = pd.concat([keyed, unkeyed]).sort_values("_row")
+    return kept.drop(columns=["_ok", "_at", "_row"]).reset_index(drop=True)
+
+
+def load_results(paths: list[str]) -> Results:
+    """Read the trials and epochs of every sweep under ``paths``.
+
+    Args:
+        paths: Result folders (each with ``trials.parquet``) or folders of such folders,
+            local or ``s3://``.
+
+    Returns:
+        The combined tables; columns of the contract that a table lacks are added empty.
+    """
+    if not paths:
+        raise ValueError("no results folder given")
+    trial_frames, epoch_frames, sweeps = [], [], []
+    for folder in (found for path in paths for found in _sweep_folders(str(path))):
+        trials = _read_trials(folder)
+        trial_frames.append(trials)
+        sweeps.append(_info(folder, trials))
+        epochs_path = io.join(folder, col.EPOCHS_FILE)
+        if io.exists(epochs_path):
+            epoch_frames.append(io.read_parquet(epochs_path).to_pandas())
+    every = pd.concat(trial_frames, ignore_index=True)
+    trials = _latest_per_key(every)
+    epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame()
+    return Results(trials, epochs, tuple(sweeps), len(every) - len(trials))
