@@ -50,7 +50,8 @@ def render_all(
     import ray
 
     rows = [{**job, "settings": asdict(settings)} for job in todo]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+    # One volume per block up to 1,000 blocks: fine-grained tasks without swamping the scheduler.
+    dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 1000))
     results = dataset.map(_render_row, num_cpus=num_cpus_per_volume).take_all()
     failed = {result["image_id"]: result["error"] for result in results if result["error"]}
     rendered = [result["image_id"] for result in results if not result["error"]]
