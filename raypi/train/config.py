@@ -69,6 +69,9 @@ class FitConfig:
     """Label of this fit (e.g. ``task/seed``) used in warnings; never holds patient data."""
     compile: bool = False
     """Wrap the head in ``torch.compile`` (pays only for long fits on a GPU)."""
+    threads: int | None = None
+    """CPU threads during the fit; None = 1 for small heads (where thread hand-offs cost more
+    than they save, badly so on a shared CPU) and torch's setting otherwise."""
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)

@@ -92,7 +92,9 @@ def check_fit_data(data: FitData, config: FitConfig) -> None:
             )
     for name, labels in (("train_labels", data.train_labels), ("val_labels", data.val_labels)):
         if labels.dtype.is_floating_point or labels.ndim != 1:
-            raise ValueError(f"{name} must be a 1-d integer tensor, got {labels.dtype} {labels.ndim}-d")
+            raise ValueError(
+                f"{name} must be a 1-d integer tensor, got {labels.dtype} {labels.ndim}-d"
+            )
         if len(labels) and (labels.min() < 0 or labels.max() >= config.num_classes):
             raise ValueError(f"{name} must lie in [0, {config.num_classes}), got values outside")
     if n_train == 0 or n_val == 0:

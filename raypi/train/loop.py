@@ -1,19 +1,195 @@
-"""Fit one head on in-memory tokens: the function every trial calls."""
+"""Fit one head on in-memory tokens: the function every trial calls.
+
+Reads top to bottom: place the tensors on the device once, build the head, then per epoch
+shuffle, sample one cached view per training image, step Adam over index-sliced batches,
+validate on view 0 and remember the best epoch (highest validation AUC). A model that can
+teach returns its best-epoch outputs on the training rows for students to distill from.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import time
+
+import torch
+
+from raypi.train import metrics, objectives
+from raypi.train._flops import batch_flops
+from raypi.train._placement import Placed, place
 from raypi.train.config import FitConfig
-from raypi.train.data import FitData, FitResult
+from raypi.train.data import FitData, FitResult, check_fit_data
+from raypi.train.heads import HeadShape, build_head
 
 
 def fit(data: FitData, config: FitConfig) -> FitResult:
-    """Fit one model on in-memory tensors (work in progress: the API is fixed).
+    """Fit one model on in-memory tensors; the same config and seed give the same history.
 
     Args:
-        data: Training and validation tensors.
+        data: Training and validation tensors (and report tokens or teacher probabilities
+            where the method needs them).
         config: Settings of the fit.
 
     Returns:
-        The per-epoch history, best epoch and predictions.
+        Per-epoch history, best epoch, final and best validation probabilities and, for models
+        that can teach, best-epoch logits and τ-probabilities on the training rows (view 0).
     """
-    raise NotImplementedError("raypi.train.fit is being written")
+    check_fit_data(data, config)
+    metrics.warn_if_one_class(data.val_labels, config.context)
+    device = torch.device(config.device)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), _threads(data, config, device):
+        torch.manual_seed(config.seed)
+        placed = place(data, config, device)
+        model = build_head(config.head_name, _shape(data, config)).to(device)
+        return _train(model, placed, config)
+
+
+SMALL_BATCH_FLOPS = 2e8
+"""Below this forward cost per batch a CPU fit runs on one thread by default."""
+
+
+@contextlib.contextmanager
+def _threads(data: FitData, config: FitConfig, device: torch.device):
+    """Set torch's CPU threads for the fit and restore them afterwards."""
+    threads = config.threads
+    if threads is None and device.type == "cpu":
+        tokens = data.train_tokens if data.train_tokens is not None else data.train_text
+        cost = batch_flops(config.head_name, tokens.shape[-2], tokens.shape[-1], config.batch_size)
+        threads = 1 if cost < SMALL_BATCH_FLOPS else None
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _shape(data: FitData, config: FitConfig) -> HeadShape:
+    return HeadShape(
+        image_dim=None if data.train_tokens is None else data.train_tokens.shape[-1],
+        num_classes=config.num_classes,
+        text_dim=None if data.train_text is None else data.train_text.shape[-1],
+        qkv_dim=config.qkv_dim,
+        text_qkv_dim=config.text_qkv_dim,
+        dropout=config.dropout,
+        image_pool=config.head,
+        has_cls_token=config.has_cls_token,
+    )
+
+
+def _train(model: torch.nn.Module, placed: Placed, config: FitConfig) -> FitResult:
+    optimizer = _adam(model, config.lr)
+    step_model = torch.compile(model) if config.compile else model
+    generator = torch.Generator().manual_seed(config.seed)  # batch order + views, on the CPU
+    result = FitResult()
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        losses = _train_epoch(step_model, optimizer, placed, config, generator)
+        val_probs = torch.softmax(_predict(model, placed, "val", config), dim=1)
+        row = {"epoch": epoch, **losses, **_scores(placed.val_labels, val_probs)}
+        row["seconds"] = time.perf_counter() - started
+        result.history.append(row)
+        if _improves(row["val_auc"], result.best_val_auc):
+            result.best_epoch, result.best_val_auc = epoch, row["val_auc"]
+            result.best_val_auprc = row["val_auprc"]
+            result.val_probs_best = val_probs
+            result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    result.val_probs_final = val_probs
+    _finish(model, placed, config, result)
+    return result
+
+
+def _improves(auc: float, best: float) -> bool:
+    """Higher AUC wins, the first on ties; while every AUC is NaN the latest epoch is kept."""
+    if math.isnan(auc):
+        return math.isnan(best)
+    return math.isnan(best) or auc > best
+
+
+def _train_epoch(model, optimizer, placed: Placed, config: FitConfig, generator) -> dict:
+    """One pass over the training rows in a fresh order; returns the mean loss parts."""
+    n, views = placed.num_train, placed.views
+    order = torch.randperm(n, generator=generator)
+    view = _sample_views(n, views, config.train_views, generator)
+    device = placed.train_labels.device
+    index = order.to(device, non_blocking=True)
+    rows = (order * views + view).to(device, non_blocking=True)
+    totals = torch.zeros(3, device=device)
+    model.train()
+    for start in range(0, n, config.batch_size):
+        batch_index = index[start : start + config.batch_size]
+        inputs = placed.train_batch(rows[start : start + config.batch_size], batch_index)
+        with _autocast(config, device):
+            logits = model(**inputs)
+        parts = _loss(logits, placed, batch_index, config)
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        optimizer.step()
+        kd = parts.get("kd_loss", parts["loss"].new_tensor(math.nan))
+        totals += torch.stack([parts["loss"], parts["ce_loss"], kd]).detach() * len(batch_index)
+    loss, ce_loss, kd_loss = (totals / n).tolist()
+    return {"loss": loss, "ce_loss": ce_loss, "kd_loss": kd_loss}
+
+
+def _sample_views(n: int, views: int, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """One cached view per training row: augmented views 1..V-1 (or all, by ``mode``)."""
+    if views == 1:
+        return torch.zeros(n, dtype=torch.long)
+    low = 1 if mode == "augmented" else 0
+    return torch.randint(low, views, (n,), generator=generator)
+
+
+def _loss(logits, placed: Placed, index: torch.Tensor, config: FitConfig) -> dict:
+    labels = placed.train_labels.index_select(0, index)
+    if not config.distills:
+        return objectives.cross_entropy(logits, labels)
+    teacher = placed.teacher_probs.index_select(0, index)
+    return objectives.distillation(logits, labels, teacher, config.lam)
+
+
+@torch.no_grad()
+def _predict(model: torch.nn.Module, placed: Placed, split: str, config: FitConfig):
+    """Logits [rows, C] in fp32 of ``split`` on view 0, in evaluation mode."""
+    model.eval()
+    rows = placed.num_train if split == "train" else len(placed.val_labels)
+    device = placed.train_labels.device
+    chunks = []
+    for start in range(0, rows, config.eval_batch_size):
+        inputs = placed.eval_batch(split, start, min(start + config.eval_batch_size, rows))
+        with _autocast(config, device):
+            chunks.append(model(**inputs).float())
+    return torch.cat(chunks)
+
+
+def _scores(labels: torch.Tensor, probs: torch.Tensor) -> dict:
+    return {
+        "val_auc": metrics.auc(labels, probs, warn=False),
+        "val_auprc": metrics.auprc(labels, probs, warn=False),
+    }
+
+
+def _finish(model, placed: Placed, config: FitConfig, result: FitResult) -> None:
+    """Move outputs to the CPU and, for models that can teach, add best-epoch train outputs."""
+    if config.returns_train_outputs:
+        model.load_state_dict(result.best_state)
+        logits = _predict(model, placed, "train", config)
+        result.train_logits_best = logits.cpu()
+        result.train_probs_tau_best = objectives.teacher_targets(logits, config.tau).cpu()
+    result.val_probs_best = result.val_probs_best.cpu()
+    result.val_probs_final = result.val_probs_final.cpu()
+    result.best_state = {k: v.cpu() for k, v in result.best_state.items()}
+
+
+def _autocast(config: FitConfig, device: torch.device):
+    if config.dtype == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # fused Adam is missing for some devices
+        return torch.optim.Adam(model.parameters(), lr=lr)

@@ -1,0 +1,103 @@
+"""A trial's tensors placed on the device once, and batches cut from them by index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from raypi.train.config import FitConfig
+from raypi.train.data import FitData
+
+
+@dataclass
+class Placed:
+    """Device-resident tensors of one fit; image tokens are flattened to [N·V, T, D] rows."""
+
+    train_image: torch.Tensor | None
+    views: int
+    train_labels: torch.Tensor
+    val_image: torch.Tensor | None
+    val_labels: torch.Tensor
+    train_text: torch.Tensor | None
+    train_lengths: torch.Tensor | None
+    val_text: torch.Tensor | None
+    val_lengths: torch.Tensor | None
+    teacher_probs: torch.Tensor | None
+
+    @property
+    def num_train(self) -> int:
+        """Number of training rows."""
+        return len(self.train_labels)
+
+    def train_batch(self, rows: torch.Tensor, index: torch.Tensor) -> dict:
+        """Inputs of training rows ``index`` whose image is flat row ``rows`` (= index·V + view)."""
+        return {
+            "image": _take(self.train_image, rows),
+            "text": _take(self.train_text, index),
+            "text_lengths": _take(self.train_lengths, index),
+        }
+
+    def eval_batch(self, split: str, start: int, end: int) -> dict:
+        """Inputs of rows start..end of ``split`` ("train" or "val"), evaluation view 0."""
+        if split == "train":
+            image = None
+            if self.train_image is not None:
+                image = self.train_image[start * self.views : end * self.views : self.views]
+            text, lengths = self.train_text, self.train_lengths
+        else:
+            image, text, lengths = self.val_image, self.val_text, self.val_lengths
+            image = None if image is None else image[start:end]
+        return {
+            "image": None if image is None else image.float(),
+            "text": None if text is None else text[start:end].float(),
+            "text_lengths": None if lengths is None else lengths[start:end],
+        }
+
+
+def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
+    """Copy the tensors a fit needs to ``device`` once (token dtypes are kept, e.g. fp16).
+
+    Args:
+        data: The trial's tensors.
+        config: Settings; decides which tensors are needed.
+        device: Target device.
+
+    Returns:
+        The placed tensors.
+    """
+    train_image, val_image, views = None, None, 1
+    if config.method != "text":
+        train = data.train_tokens
+        if train.ndim == 3:
+            train = train[:, None]
+        views = train.shape[1]
+        train_image = _to(train, device).reshape(-1, *train.shape[2:])
+        val = data.val_tokens
+        val_image = _to(val[:, 0] if val.ndim == 4 else val, device)
+    uses_text = config.method in ("teacher", "text")
+    return Placed(
+        train_image=train_image,
+        views=views,
+        train_labels=_to(data.train_labels.long(), device),
+        val_image=val_image,
+        val_labels=_to(data.val_labels.long(), device),
+        train_text=_to(data.train_text, device) if uses_text else None,
+        train_lengths=_to(data.train_text_lengths.long(), device) if uses_text else None,
+        val_text=_to(data.val_text, device) if uses_text else None,
+        val_lengths=_to(data.val_text_lengths.long(), device) if uses_text else None,
+        teacher_probs=_to(data.teacher_probs.float(), device) if config.distills else None,
+    )
+
+
+def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    if tensor is None:
+        return None
+    return tensor.to(device).contiguous()
+
+
+def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    if tensor is None:
+        return None
+    taken = tensor.index_select(0, index)
+    return taken.float() if taken.is_floating_point() else taken
