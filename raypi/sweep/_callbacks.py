@@ -1,0 +1,54 @@
+"""A Tune callback that records a trial once it has failed for good (retries exhausted)."""
+
+from __future__ import annotations
+
+from ray import tune
+
+from raypi.sweep import results
+
+_MAX_ERROR = 500
+
+
+def error_text(error, attempts: int) -> str:
+    """Return a short, report-free description of a trial's last error.
+
+    Trials never read report text (see ``raypi.sweep._inputs``), so an exception raised in
+    one cannot hold any; the message is still cut to its first line and 500 characters.
+
+    Args:
+        error: The pickled exception (Ray's wrapper or the original) or Tune's error text.
+        attempts: How many times the trial ran.
+
+    Returns:
+        ``"<ExceptionType>: <first line> (N attempts)"``.
+    """
+    cause = getattr(error, "cause", None) or error
+    if isinstance(cause, BaseException):
+        lines = str(cause).strip().splitlines() or [""]
+        message = f"{type(cause).__name__}: {lines[0]}"
+    else:
+        lines = [line for line in str(cause or "unknown error").splitlines() if line.strip()]
+        message = lines[-1] if lines else "unknown error"
+    return f"{message[:_MAX_ERROR]} ({attempts} attempt{'s' if attempts != 1 else ''})"
+
+
+class FailureRecorder(tune.Callback):
+    """Write a ``failed`` trials row when Tune gives a trial up."""
+
+    def __init__(self, sweep: str, results_dir: str, trials: dict[str, dict]) -> None:
+        self.sweep = sweep
+        self.results_dir = results_dir
+        self.trials = trials
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        """Record the trial with its error (called after the last retry failed)."""
+        key = trial.config["trial_key"]
+        error = trial.get_pickled_error() or trial.get_error()
+        row = results.trial_row(
+            self.sweep,
+            self.trials[key],
+            results.FAILED,
+            error=error_text(error, int(trial.num_failures)),
+            finished_at=results.now(),
+        )
+        results.write_trial(self.results_dir, row)

@@ -1,0 +1,74 @@
+"""Build the demo dataset and its tiny-encoder features when a demo sweep finds them missing."""
+
+from __future__ import annotations
+
+import logging
+
+from raypi import io
+from raypi.sweep.grid import TEXT_METHODS, SweepSpec
+
+log = logging.getLogger(__name__)
+
+
+def needed_encoders(spec: SweepSpec, dataset: str) -> list[str]:
+    """Return the image and text encoders the sweep reads from ``dataset``'s store."""
+    from raypi.tasks import get_task
+
+    names: list[str] = []
+    for grid in spec.grids:
+        if not any(get_task(task).dataset == dataset for task in grid.tasks):
+            continue
+        if any(method != "text" for method in grid.methods):
+            names += list(grid.encoders)
+        if any(method in TEXT_METHODS for method in grid.methods):
+            names += list(grid.text_encoders)
+    return list(dict.fromkeys(names))
+
+
+def needed_views(spec: SweepSpec) -> int:
+    """Return the augmented views the demo store must hold (the most any grid asks for)."""
+    return max((grid.views or 0) for grid in spec.grids)
+
+
+def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
+    """Build the demo dataset and extract its features if the sweep uses them and they lack.
+
+    Only the demo is built automatically; real datasets come from ``raypi build`` and
+    ``raypi extract``.
+
+    Args:
+        spec: The sweep.
+        views: Augmented views to extract; the most the grids ask for when None.
+    """
+    from raypi.tasks import get_task
+
+    datasets = {get_task(task).dataset for grid in spec.grids for task in grid.tasks}
+    if "demo" not in datasets or "demo" in spec.data:
+        return
+    source = spec.source("demo")
+    if not io.exists(io.join(source.root, "dataset.parquet")):
+        from raypi.data.demo import build_demo
+
+        print(f"raypi: building the demo dataset in {source.root}")
+        build_demo(source.root)
+    views = needed_views(spec) if views is None else views
+    missing = [
+        name
+        for name in needed_encoders(spec, "demo")
+        if not _complete(source.features, name, views)
+    ]
+    if missing:
+        from raypi.features import extract
+
+        print(f"raypi: extracting demo features of {', '.join(missing)} into {source.features}")
+        extract(source.root, missing, source.features, views=views)
+
+
+def _complete(store: str, encoder: str, views: int) -> bool:
+    path = io.join(store, encoder, "manifest.json")
+    if not io.exists(path):
+        return False
+    manifest = io.read_json(path)
+    stored = set(manifest.get("views") or [])
+    wanted = {0} if manifest.get("kind") == "text" else set(range(views + 1))
+    return bool(manifest.get("complete")) and wanted <= stored

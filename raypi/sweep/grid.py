@@ -1,0 +1,289 @@
+"""A sweep definition (frozen dataclasses) and its expansion into trial configs with stable keys.
+
+A sweep is a name, where each dataset's tables and features live, and one or more grid blocks
+(tasks × image encoders × sizes × seeds × methods × heads × λ × τ × text encoders). Expanding
+it gives one ``TrialConfig`` per trial. A trial's ``trial_key`` hashes everything that defines
+what it trains — never paths or the sweep name — so a rerun, a move to S3 or a second sweep
+finds the same keys. A student's ``teacher_key`` is the key of the teacher (``teacher``) or
+image-only model (``image``) it distills from: stage 1 trains each distinct key once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from raypi.sweep import _sizes
+
+METHODS = ("image", "teacher", "distill", "self_distill", "text")
+STUDENT_METHODS = ("distill", "self_distill")
+TEXT_METHODS = ("teacher", "distill", "text")
+"""Methods whose model (or whose teacher) reads report features: they name a text encoder."""
+KEY_VERSION = 1
+"""Bumped when the meaning of a trial config changes, so old results are not reused."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where one dataset's tables and feature store are."""
+
+    root: str
+    """Dataset root (``dataset.parquet``, ``tasks/``), local or ``s3://``."""
+    features: str
+    """Feature store folder of the dataset, local or ``s3://``."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One block of the grid; a sweep is the union of its blocks (deduplicated by key)."""
+
+    tasks: tuple[str, ...]
+    """Task names (``raypi.tasks``)."""
+    encoders: tuple[str, ...]
+    """Image encoder names (``raypi.encoders``) whose features are in the store."""
+    methods: tuple[str, ...] = ("image", "teacher", "distill", "self_distill")
+    """Subset of ``METHODS``; students bring in their teachers automatically."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds: each changes the split, the training subset and the head initialisation."""
+    sizes: tuple[int, ...] = ()
+    """Training sizes in samples; empty = the task's own sizes (see ``size_picks``)."""
+    size_picks: tuple[int, ...] = ()
+    """Indexes into the task's sizes (``-1`` = largest) when ``sizes`` is empty; empty = all."""
+    size_mode: str = "study"
+    """``study`` (the study's sample counts) or ``fraction`` (its fractions of the pool)."""
+    heads: tuple[str, ...] = ("attention",)
+    """Image heads: ``attention``, ``mean_lp``, ``cls_lp``."""
+    lams: tuple[float, ...] = (0.5,)
+    """Imitation weights λ of students."""
+    taus: tuple[float, ...] = ()
+    """Temperatures τ of students; empty = the task's default τ."""
+    text_encoders: tuple[str, ...] = ("cxr_bert",)
+    """Text encoders of teachers (and of the text-only model)."""
+    lr: float | None = None
+    """Learning rate; None = the study's (1e-4 attention head, 1e-3 linear probes)."""
+    batch_size: int = 64
+    """Training batch size."""
+    epochs: int | None = None
+    """Epochs for every size; None = the task's epochs for the size (the study's)."""
+    views: int | None = None
+    """Augmented training views to use (1..views); None = every view in the store."""
+    dtype: str = "fp32"
+    """``fp32`` or ``bf16`` autocast."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        if not (self.tasks and self.encoders and self.methods and self.seeds):
+            raise ValueError("a grid needs at least one task, encoder, method and seed")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A whole sweep: its name, its data, and its grid blocks."""
+
+    name: str
+    """Sweep name; results go to ``<storage>/<name>/``."""
+    grids: tuple[Grid, ...]
+    """Grid blocks; the sweep's trials are the union of theirs."""
+    data: dict[str, DataSource] = field(default_factory=dict)
+    """Dataset name (``TaskSpec.dataset``) → its tables and features; the demo's default
+    locations are used for ``demo`` when it is absent."""
+    resource_overrides: dict[str, dict] = field(default_factory=dict)
+    """Encoder name → ``{"gpu_share": float, "needs_big_gpu": bool}`` overriding its hint."""
+
+    def source(self, dataset: str) -> DataSource:
+        """Return the data source of ``dataset``.
+
+        Args:
+            dataset: Dataset name, e.g. ``demo``.
+
+        Returns:
+            The source with absolute paths.
+        """
+        if dataset in self.data:
+            return self.data[dataset]
+        if dataset == "demo":
+            from raypi import paths
+
+            return DataSource(str(paths.demo_dataset()), str(paths.demo_features()))
+        raise KeyError(f"sweep {self.name!r} names no data for dataset {dataset!r}")
+
+    def smoke(self) -> SweepSpec:
+        """Return the smallest sweep of the same shape: one of everything, two epochs."""
+        first = self.grids[0]
+        grid = replace(
+            first,
+            tasks=first.tasks[:1],
+            encoders=first.encoders[:1],
+            seeds=first.seeds[:1],
+            sizes=first.sizes[:1],
+            size_picks=first.size_picks[:1] or (0,),
+            heads=first.heads[:1],
+            lams=first.lams[:1],
+            taus=first.taus[:1],
+            text_encoders=first.text_encoders[:1],
+            epochs=2,
+        )
+        return replace(self, name=f"{self.name}_smoke", grids=(grid,))
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines one trial; Tune's dict converts to it only via ``from_dict``."""
+
+    task: str
+    """Task name."""
+    dataset: str
+    """Dataset name of the task."""
+    encoder: str | None
+    """Image encoder (None for the text-only method, which sees no image)."""
+    text_encoder: str | None
+    """Text encoder of the model or of its teacher (None when no report is involved)."""
+    method: str
+    """One of ``METHODS``."""
+    head: str
+    """Image head."""
+    size: int
+    """Training samples."""
+    seed: int
+    """Seed of split, subset and initialisation."""
+    lam: float | None
+    """λ (students only)."""
+    tau: float | None
+    """τ (students only)."""
+    lr: float
+    """Learning rate."""
+    batch_size: int
+    """Batch size."""
+    epochs: int
+    """Epochs."""
+    views: int | None
+    """Augmented views used (None = all stored)."""
+    dtype: str
+    """Autocast dtype."""
+    teacher_key: str | None = None
+    """Key of the teacher a student distills from."""
+    dataset_root: str = field(default="", compare=False)
+    """Absolute dataset root (not part of the key)."""
+    features: str = field(default="", compare=False)
+    """Absolute feature store (not part of the key)."""
+
+    @property
+    def trial_key(self) -> str:
+        """Stable 16-hex-digit hash of the fields that define the trial."""
+        return _hash({k: v for k, v in asdict(self).items() if k not in _NOT_KEYED})
+
+    @property
+    def is_student(self) -> bool:
+        """Whether the trial distills from a stage-1 model."""
+        return self.method in STUDENT_METHODS
+
+    def to_dict(self) -> dict:
+        """Return the flat dict form (what travels through Tune), key included."""
+        return {**asdict(self), "trial_key": self.trial_key}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrialConfig:
+        """Build a config from its dict form, checking the key when one is given.
+
+        Args:
+            values: The dict from ``to_dict`` (extra keys are ignored).
+
+        Returns:
+            The config.
+        """
+        config = cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+        if "trial_key" in values and values["trial_key"] != config.trial_key:
+            raise ValueError(f"trial config does not match its key {values['trial_key']}")
+        return config
+
+    def teacher(self) -> TrialConfig:
+        """Return the stage-1 config this student distills from."""
+        if not self.is_student:
+            raise ValueError(f"method {self.method!r} has no teacher")
+        method = "teacher" if self.method == "distill" else "image"
+        text = self.text_encoder if method == "teacher" else None
+        return replace(self, method=method, text_encoder=text, lam=None, tau=None, teacher_key=None)
+
+
+_NOT_KEYED = ("dataset_root", "features")
+
+
+def _hash(values: dict) -> str:
+    text = json.dumps({"v": KEY_VERSION, **values}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def expand(spec: SweepSpec) -> list[TrialConfig]:
+    """Return every trial of the sweep once, stage-1 models included, in a stable order.
+
+    Args:
+        spec: The sweep.
+
+    Returns:
+        Configs: stage 1 (teachers, image-only, text-only) first, then students.
+    """
+    trials: dict[str, TrialConfig] = {}
+    for grid in spec.grids:
+        for config in _grid_trials(spec, grid):
+            if config.is_student:
+                teacher = config.teacher()
+                trials.setdefault(teacher.trial_key, teacher)
+                config = replace(config, teacher_key=teacher.trial_key)
+            trials.setdefault(config.trial_key, config)
+    ordered = sorted(trials.values(), key=lambda c: c.is_student)
+    return ordered
+
+
+def stages(trials: list[TrialConfig]) -> tuple[list[TrialConfig], list[TrialConfig]]:
+    """Split trials into stage 1 (no teacher needed) and stage 2 (students)."""
+    return [t for t in trials if not t.is_student], [t for t in trials if t.is_student]
+
+
+def _grid_trials(spec: SweepSpec, grid: Grid):
+    from raypi.tasks import get_task
+
+    for task_name in grid.tasks:
+        task = get_task(task_name)
+        source = spec.source(task.dataset)
+        for seed in grid.seeds:
+            for size, epochs in _sizes.resolve(grid, task, source.root, seed):
+                base = dict(
+                    task=task.name,
+                    dataset=task.dataset,
+                    size=int(size),
+                    seed=int(seed),
+                    batch_size=int(grid.batch_size),
+                    epochs=int(grid.epochs or epochs),
+                    views=grid.views,
+                    dtype=grid.dtype,
+                    dataset_root=source.root,
+                    features=source.features,
+                )
+                yield from _method_trials(grid, task, base)
+
+
+def _method_trials(grid: Grid, task, base: dict):
+    taus = grid.taus or (task.tau,)
+    for encoder in grid.encoders:
+        for head in grid.heads:
+            lr = grid.lr or (1e-4 if head == "attention" else 1e-3)
+            common = dict(base, encoder=encoder, head=head, lr=float(lr))
+            for method in grid.methods:
+                texts = grid.text_encoders if method in TEXT_METHODS else (None,)
+                students = method in STUDENT_METHODS
+                # The report-only model sees no image: one per text encoder, not per backbone.
+                own = {"encoder": None, "head": "attention", "lr": float(grid.lr or 1e-4)}
+                own = own if method == "text" else {}
+                for text in texts:
+                    for lam in grid.lams if students else (None,):
+                        for tau in taus if students else (None,):
+                            yield TrialConfig(
+                                **{**common, **own},
+                                method=method,
+                                text_encoder=text,
+                                lam=None if lam is None else float(lam),
+                                tau=None if tau is None else float(tau),
+                            )

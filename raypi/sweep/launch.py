@@ -1,0 +1,266 @@
+"""Run a sweep on Ray Tune in two stages, resuming from the trials already recorded.
+
+Stage 1 trains every teacher, image-only and text-only model once (one trial per distinct
+key); stage 2 trains the students from their teachers' stored logits. Before each stage the
+results folder is read: trials recorded ``ok`` are skipped, so rerunning a killed sweep
+continues it (failed ones are retried unless ``retry_failed=False``). Whatever happens, the
+part files are consolidated into ``trials.parquet`` and ``epochs.parquet`` at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from raypi import io, paths
+from raypi.sweep import _demo, results
+from raypi.sweep.config import spec_to_dict
+from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
+from raypi.sweep.resources import encoder_profile, trial_resources
+from raypi.sweep.trainable import TrialPlan, train_trial
+
+log = logging.getLogger(__name__)
+METRIC = "best_val_auc"
+_FORWARDED_ENV = ("RAYPI_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How to run a sweep (not what it trains)."""
+
+    max_failures: int = 2
+    """Retries of a failing trial before it is recorded as failed."""
+    use_gpu: bool | None = None
+    """Ask for GPUs; None = when the cluster has any."""
+    cpus_per_trial: float = 1.0
+    """CPUs reserved per trial."""
+    gpu_memory_gb: float = 16.0
+    """Memory of the ordinary GPUs (for GPU fractions)."""
+    big_gpu_memory_gb: float = 40.0
+    """Memory of the big GPUs (nodes with the ``big_gpu`` resource)."""
+    retry_failed: bool = True
+    """Rerun trials recorded as failed by an earlier run."""
+    max_concurrent_trials: int | None = None
+    """Cap on trials running at once (None = as resources allow)."""
+    verbose: int = 1
+    """Tune's verbosity (0 silent, 1 progress table, 2 per-result)."""
+
+
+@dataclass
+class SweepOutcome:
+    """What a run of a sweep did."""
+
+    name: str
+    """Sweep name."""
+    results: str
+    """Results folder."""
+    total: int = 0
+    """Trials in the sweep."""
+    skipped: int = 0
+    """Trials already recorded ok before this run."""
+    ran: dict[str, int] = field(default_factory=dict)
+    """Trials launched per stage in this run."""
+    ok: int = 0
+    """Trials recorded ok after this run."""
+    failed: int = 0
+    """Trials recorded failed after this run."""
+
+    def summary(self) -> str:
+        """Return a short human summary with where the results are."""
+        return (
+            f"sweep {self.name}: {self.ok}/{self.total} trials ok, {self.failed} failed "
+            f"(this run: {self.ran.get('stage1', 0)} stage-1 models, "
+            f"{self.ran.get('stage2', 0)} students; {self.skipped} already done)\n"
+            f"results: {results.trials_path(self.results)}\n"
+            f"         {results.epochs_path(self.results)}"
+        )
+
+
+def results_dir(name: str, storage: str | None = None) -> str:
+    """Return the results folder of sweep ``name`` under ``storage`` (default ``./results``)."""
+    if storage is None:
+        return str(paths.results(name))
+    return io.join(storage if io.is_remote(storage) else os.path.abspath(storage), name)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    storage: str | None = None,
+    address: str | None = None,
+    smoke_test: bool = False,
+    options: LaunchOptions | None = None,
+    prepare_demo: bool = True,
+    dashboard: bool = True,
+) -> SweepOutcome:
+    """Run (or resume) a sweep and write its results.
+
+    Args:
+        spec: The sweep.
+        storage: Folder or ``s3://`` prefix for results, teacher outputs and Tune's storage
+            (``<storage>/<sweep name>``); ``./results`` when None.
+        address: Ray cluster address (e.g. ``auto``); a local Ray is started when None.
+        smoke_test: Run the smallest sweep of the same shape instead (``spec.smoke()``).
+        options: How to run; defaults when None.
+        prepare_demo: Build the demo dataset and features when the sweep uses them and they
+            are missing.
+        dashboard: Start the Ray dashboard (bound to 127.0.0.1) with a local Ray.
+
+    Returns:
+        The outcome, with where the results are.
+    """
+    spec = spec.smoke() if smoke_test else spec
+    options = options or LaunchOptions()
+    out = results_dir(spec.name, storage)
+    _connect(address, dashboard)
+    if prepare_demo:
+        _demo.ensure_demo_inputs(spec)
+    trials = expand(spec)
+    results.write_sweep_yaml(out, {"sweep": spec_to_dict(spec), "launch": vars(options)})
+    outcome = SweepOutcome(spec.name, out, total=len(trials))
+    try:
+        _run_stages(spec, trials, out, options, outcome)
+    finally:
+        table, _ = results.collect(out)
+        outcome.ok = int((table["status"] == results.OK).sum())
+        outcome.failed = int((table["status"] == results.FAILED).sum())
+    return outcome
+
+
+def _run_stages(spec, trials, out, options, outcome) -> None:
+    first, second = stages(trials)
+    done = _done(out, options)
+    outcome.skipped = sum(t.trial_key in done for t in trials)
+    todo = [t for t in first if t.trial_key not in done]
+    outcome.ran["stage1"] = len(todo)
+    _run_stage(spec, "stage1", todo, out, options)
+    recorded = results.statuses(out)
+    todo = [t for t in second if t.trial_key not in done]
+    orphans = [t for t in todo if recorded.get(t.teacher_key) != results.OK]
+    for student in orphans:
+        _record_orphan(spec.name, out, student, recorded.get(student.teacher_key))
+    todo = [t for t in todo if t not in orphans]
+    outcome.ran["stage2"] = len(todo)
+    _run_stage(spec, "stage2", todo, out, options)
+
+
+def _done(out: str, options: LaunchOptions) -> set[str]:
+    keep = {results.OK} if options.retry_failed else {results.OK, results.FAILED}
+    return {key for key, status in results.statuses(out).items() if status in keep}
+
+
+def _record_orphan(sweep: str, out: str, student: TrialConfig, teacher_status) -> None:
+    reason = "failed" if teacher_status == results.FAILED else "has no result"
+    row = results.trial_row(
+        sweep,
+        student.to_dict(),
+        results.FAILED,
+        error=f"teacher {student.teacher_key} {reason}; student not trained",
+        finished_at=results.now(),
+    )
+    results.write_trial(out, row)
+
+
+def _run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, options) -> None:
+    if not todo:
+        return
+    from ray import tune
+
+    plan = TrialPlan(
+        spec.name, out, {t.trial_key: t.to_dict() for t in todo}, options.cpus_per_trial
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, plan=plan), _Resources(_bundles(spec, todo, options))
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial_key": tune.grid_search([t.trial_key for t in todo])},
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode="max",
+            max_concurrent_trials=options.max_concurrent_trials,
+            # A fresh process per trial would re-import torch for seconds of head training.
+            reuse_actors=True,
+        ),
+        run_config=_run_config(spec, stage, out, options, plan),
+    )
+    tuner.fit()
+
+
+def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialPlan):
+    from ray import tune
+
+    from raypi.sweep._callbacks import FailureRecorder
+
+    storage, filesystem = io.join(out, "tune"), None
+    if io.is_remote(storage):
+        filesystem, storage = io.filesystem(storage)
+    return tune.RunConfig(
+        name=f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage_path=storage,
+        storage_filesystem=filesystem,
+        failure_config=tune.FailureConfig(max_failures=options.max_failures),
+        callbacks=[FailureRecorder(spec.name, out, plan.trials)],
+        verbose=options.verbose,
+    )
+
+
+def _bundles(spec: SweepSpec, todo: list[TrialConfig], options: LaunchOptions) -> dict:
+    import ray
+
+    use_gpu = options.use_gpu
+    if use_gpu is None:
+        use_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    profiles: dict = {}
+    bundles = {}
+    for trial in todo:
+        name = trial.encoder
+        if (name, trial.features) not in profiles:
+            profiles[name, trial.features] = encoder_profile(
+                name, trial.features, spec.resource_overrides
+            )
+        shape, big, share = profiles[name, trial.features]
+        bundles[trial.trial_key] = trial_resources(
+            shape,
+            big,
+            use_gpu=use_gpu,
+            cpus=options.cpus_per_trial,
+            batch_size=trial.batch_size,
+            gpu_memory_gb=options.gpu_memory_gb,
+            big_gpu_memory_gb=options.big_gpu_memory_gb,
+            share=share,
+        ).bundle()
+    return bundles
+
+
+class _Resources:
+    """Picklable ``config → PlacementGroupFactory`` lookup for ``tune.with_resources``."""
+
+    def __init__(self, bundles: dict[str, dict]) -> None:
+        self.bundles = bundles
+
+    def __call__(self, config: dict):
+        from ray import tune
+
+        return tune.PlacementGroupFactory([self.bundles[config["trial_key"]]])
+
+
+def _connect(address: str | None, dashboard: bool) -> None:
+    """Join ``address`` or start a local Ray (dashboard on 127.0.0.1) unless connected."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {name: os.environ[name] for name in _FORWARDED_ENV if os.environ.get(name)}
+    context = ray.init(
+        address=address,
+        include_dashboard=dashboard if address is None else None,
+        dashboard_host="127.0.0.1",
+        runtime_env={"env_vars": env} if env else None,
+        log_to_driver=True,
+    )
+    url = getattr(context, "dashboard_url", None)
+    if url:
+        print(f"raypi: Ray dashboard at http://{url}")

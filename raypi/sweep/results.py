@@ -1,0 +1,261 @@
+"""The sweep's result files: the one place the trials, epochs and teacher-output columns are named.
+
+Layout of ``<results>`` (a local folder or ``s3://`` prefix)::
+
+    sweep.yaml                      resolved sweep config and launch options
+    trials.parquet, epochs.parquet  consolidated results (rebuilt by ``collect``)
+    parts/trials/<trial_key>.parquet   one row per trial, written when the trial ends
+    parts/epochs/<trial_key>.parquet   that trial's per-epoch rows
+    teachers/<trial_key>.parquet       a stage-1 model's best-epoch logits on its training rows
+    tune/                           Ray Tune's experiment storage (logs, TensorBoard files)
+
+One file per ``trial_key``, written atomically, makes the parts duplicate-free by
+construction: a retried or resumed trial overwrites its own file. ``collect`` unions them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import torch
+import yaml
+
+from raypi import io
+
+TRIALS_SCHEMA = pa.schema(
+    [
+        ("sweep", pa.string()),
+        ("trial_key", pa.string()),
+        ("task", pa.string()),
+        ("dataset", pa.string()),
+        ("encoder", pa.string()),
+        ("text_encoder", pa.string()),
+        ("method", pa.string()),
+        ("head", pa.string()),
+        ("size", pa.int64()),
+        ("seed", pa.int64()),
+        ("lam", pa.float64()),
+        ("tau", pa.float64()),
+        ("lr", pa.float64()),
+        ("batch_size", pa.int64()),
+        ("epochs", pa.int64()),
+        ("views", pa.int64()),
+        ("teacher_key", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("auc_final", pa.float64()),
+        ("auprc_final", pa.float64()),
+        ("auc_best", pa.float64()),
+        ("auprc_best", pa.float64()),
+        ("best_epoch", pa.int64()),
+        ("train_seconds", pa.float64()),
+        ("device", pa.string()),
+        ("node_ip", pa.string()),
+        ("node_id", pa.string()),
+        ("gpu_ids", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+"""``trials.parquet``: one row per trial (status ``ok`` or ``failed`` with its error)."""
+
+EPOCHS_SCHEMA = pa.schema(
+    [
+        ("trial_key", pa.string()),
+        ("epoch", pa.int64()),
+        ("loss", pa.float64()),
+        ("ce_loss", pa.float64()),
+        ("kd_loss", pa.float64()),
+        ("val_auc", pa.float64()),
+        ("val_auprc", pa.float64()),
+        ("seconds", pa.float64()),
+    ]
+)
+"""``epochs.parquet``: one row per trial and epoch."""
+
+TEACHER_SCHEMA = pa.schema([("image_id", pa.string()), ("logits", pa.list_(pa.float32()))])
+"""``teachers/<key>.parquet``: best-epoch logits of a stage-1 model on its training rows."""
+
+CONFIG_COLUMNS = tuple(TRIALS_SCHEMA.names[2:17])
+"""Columns that come from the trial config (task … teacher_key)."""
+OK, FAILED = "ok", "failed"
+
+
+def trials_path(results: str) -> str:
+    """Return the consolidated ``trials.parquet`` of a results folder."""
+    return io.join(results, "trials.parquet")
+
+
+def epochs_path(results: str) -> str:
+    """Return the consolidated ``epochs.parquet`` of a results folder."""
+    return io.join(results, "epochs.parquet")
+
+
+def _part(results: str, kind: str, key: str) -> str:
+    return io.join(results, "parts", kind, f"{key}.parquet")
+
+
+def teacher_path(results: str, key: str) -> str:
+    """Return where a stage-1 model's training-row logits are stored."""
+    return io.join(results, "teachers", f"{key}.parquet")
+
+
+def now() -> dt.datetime:
+    """Return the current UTC time (the timestamps of result rows)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def trial_row(sweep: str, config: dict, status: str, **values) -> dict:
+    """Return a trials row: the config's columns, the status, and the given metrics.
+
+    Args:
+        sweep: Sweep name.
+        config: The trial config's dict form (``TrialConfig.to_dict``).
+        status: ``ok`` or ``failed``.
+        **values: Other columns (metrics, error, timings, placement); unknown names raise.
+
+    Returns:
+        The row, every column present (missing ones None).
+    """
+    unknown = sorted(set(values) - set(TRIALS_SCHEMA.names))
+    if unknown:
+        raise KeyError(f"not trials columns: {unknown}")
+    row = {name: None for name in TRIALS_SCHEMA.names}
+    row.update({name: config.get(name) for name in CONFIG_COLUMNS})
+    row.update(sweep=sweep, trial_key=config["trial_key"], status=status, **values)
+    return row
+
+
+def write_trial(results: str, row: dict, epochs: list[dict] | None = None) -> None:
+    """Write one trial's row (and its epoch rows) as its part files, replacing older ones.
+
+    Epochs are written first, so a trial row never exists without its epochs.
+
+    Args:
+        results: Results folder.
+        row: A row from ``trial_row``.
+        epochs: Per-epoch dicts (``epoch``, ``loss``, …); None or [] for none.
+    """
+    key = row["trial_key"]
+    epoch_rows = [
+        {name: ({**e, "trial_key": key}).get(name) for name in EPOCHS_SCHEMA.names}
+        for e in epochs or []
+    ]
+    if epoch_rows:
+        io.write_parquet(
+            pa.Table.from_pylist(epoch_rows, EPOCHS_SCHEMA), _part(results, "epochs", key)
+        )
+    else:
+        io.remove(_part(results, "epochs", key))
+    io.write_parquet(pa.Table.from_pylist([row], TRIALS_SCHEMA), _part(results, "trials", key))
+
+
+def _read_parts(results: str, kind: str, schema: pa.Schema, columns=None) -> pa.Table:
+    folder = io.join(results, "parts", kind)
+    names = [n for n in io.listdir(folder) if n.endswith(".parquet")]  # temporaries excluded
+    if not names:
+        return schema.empty_table().select(columns or schema.names)
+    fs, inner = io.filesystem(folder)
+    files = [f"{inner}/{name}" for name in names]
+    return pads.dataset(files, schema=schema, filesystem=fs, format="parquet").to_table(
+        columns=columns
+    )
+
+
+def statuses(results: str) -> dict[str, str]:
+    """Return ``trial_key → status`` of every trial recorded so far."""
+    table = _read_parts(results, "trials", TRIALS_SCHEMA, ["trial_key", "status"])
+    return dict(zip(table.column("trial_key").to_pylist(), table.column("status").to_pylist()))
+
+
+def collect(results: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild ``trials.parquet`` and ``epochs.parquet`` from the part files.
+
+    Args:
+        results: Results folder.
+
+    Returns:
+        ``(trials, epochs)`` as written, sorted by trial key (and epoch).
+    """
+    trials = _read_parts(results, "trials", TRIALS_SCHEMA).sort_by("trial_key")
+    keys = pa.array(trials.column("trial_key").to_pylist(), pa.string())
+    epochs = _read_parts(results, "epochs", EPOCHS_SCHEMA)
+    # Epochs of a trial whose row is missing (killed between the two writes) are left out.
+    epochs = epochs.filter(pc.is_in(epochs.column("trial_key"), value_set=keys))
+    epochs = epochs.sort_by([("trial_key", "ascending"), ("epoch", "ascending")])
+    io.write_parquet(trials, trials_path(results))
+    io.write_parquet(epochs, epochs_path(results))
+    return trials.to_pandas(), epochs.to_pandas()
+
+
+def read_trials(results: str) -> pd.DataFrame:
+    """Return the consolidated trials table of a results folder."""
+    return io.read_parquet(trials_path(results)).to_pandas()
+
+
+def read_epochs(results: str) -> pd.DataFrame:
+    """Return the consolidated epochs table of a results folder."""
+    return io.read_parquet(epochs_path(results)).to_pandas()
+
+
+def write_teacher_outputs(
+    results: str, key: str, image_ids: list[str], logits: torch.Tensor
+) -> None:
+    """Store a stage-1 model's best-epoch logits on its training rows.
+
+    Logits, not probabilities, are kept so that every student recomputes
+    ``softmax(logits / τ)`` at its own τ.
+
+    Args:
+        results: Results folder.
+        key: The stage-1 trial's key.
+        image_ids: Training image ids, one per row of ``logits``.
+        logits: ``[N, C]`` logits.
+    """
+    values = logits.detach().float().cpu().numpy()
+    table = pa.Table.from_pydict(
+        {"image_id": list(image_ids), "logits": [row.tolist() for row in values]}, TEACHER_SCHEMA
+    )
+    io.write_parquet(table, teacher_path(results, key))
+
+
+def teacher_probs(results: str, key: str, image_ids: list[str], tau: float) -> torch.Tensor:
+    """Return ``softmax(logits / τ)`` of a stored teacher for ``image_ids``, in their order.
+
+    Args:
+        results: Results folder.
+        key: The teacher's trial key.
+        image_ids: Training rows of the student (the teacher's rows).
+        tau: The student's temperature.
+
+    Returns:
+        ``[N, C]`` probabilities.
+
+    Raises:
+        FileNotFoundError: The teacher has no stored outputs.
+        ValueError: The teacher lacks some of the rows.
+    """
+    path = teacher_path(results, key)
+    if not io.exists(path):
+        raise FileNotFoundError(f"teacher {key} has no stored outputs at {path}")
+    table = io.read_parquet(path).to_pandas().set_index("image_id")
+    missing = pd.Index(image_ids).difference(table.index)
+    if len(missing):
+        raise ValueError(
+            f"teacher {key} outputs lack {len(missing)} training rows, e.g. {missing[0]}"
+        )
+    rows = table.loc[list(image_ids), "logits"].tolist()
+    logits = torch.from_numpy(np.stack(rows).astype(np.float32))
+    return torch.softmax(logits / tau, dim=-1)
+
+
+def write_sweep_yaml(results: str, resolved: dict) -> None:
+    """Write the resolved sweep config next to the results."""
+    io.write_bytes(
+        io.join(results, "sweep.yaml"), yaml.safe_dump(resolved, sort_keys=False).encode()
+    )

@@ -1,0 +1,102 @@
+"""The command line shared by the sweep scripts in ``sweeps/`` and ``raypi sweep``."""
+
+from __future__ import annotations
+
+import argparse
+
+from raypi.sweep.launch import LaunchOptions
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | None) -> None:
+    """Add the options every sweep entry point takes.
+
+    Args:
+        parser: The parser to extend.
+        default_config: Config used without ``--config`` (the demo's); None makes it required.
+    """
+    parser.add_argument(
+        "--config",
+        default=default_config,
+        required=default_config is None,
+        help=f"sweep config YAML (local or s3://); default: {default_config}",
+    )
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="run the smallest sweep of the same shape (one of everything, two epochs)",
+    )
+    parser.add_argument("--address", default=None, help="Ray cluster address, e.g. 'auto'")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="folder or s3:// prefix for results and Tune storage (default ./results)",
+    )
+    parser.add_argument(
+        "--max-failures", type=int, default=2, help="retries of a failing trial (default 2)"
+    )
+    parser.add_argument(
+        "--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)"
+    )
+    parser.add_argument(
+        "--gpu",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="use GPUs: auto = when the cluster has some (default)",
+    )
+    parser.add_argument(
+        "--gpu-memory-gb", type=float, default=16.0, help="memory of ordinary GPUs (default 16)"
+    )
+    parser.add_argument(
+        "--no-dashboard", action="store_true", help="start a local Ray without its dashboard"
+    )
+    parser.add_argument("--verbose", type=int, default=1, help="Tune verbosity 0-2 (default 1)")
+
+
+def sweep_parser(description: str, default_config: str | None) -> argparse.ArgumentParser:
+    """Return a parser with the sweep options.
+
+    Args:
+        description: The script's help text.
+        default_config: Config used without ``--config``.
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    add_sweep_arguments(parser, default_config)
+    return parser
+
+
+def launch_options(args: argparse.Namespace) -> LaunchOptions:
+    """Return the launch options given on the command line."""
+    return LaunchOptions(
+        max_failures=args.max_failures,
+        use_gpu={"auto": None, "yes": True, "no": False}[args.gpu],
+        cpus_per_trial=args.cpus_per_trial,
+        gpu_memory_gb=args.gpu_memory_gb,
+        verbose=args.verbose,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the sweep the command line describes and print where its results are.
+
+    Args:
+        args: Parsed sweep options.
+
+    Returns:
+        Exit code: 0 when every trial is ok, 1 when some failed.
+    """
+    from raypi.sweep.config import load_spec
+    from raypi.sweep.launch import run_sweep
+
+    outcome = run_sweep(
+        load_spec(args.config),
+        storage=args.storage,
+        address=args.address,
+        smoke_test=args.smoke_test,
+        options=launch_options(args),
+        dashboard=not args.no_dashboard,
+    )
+    print(outcome.summary())
+    return 0 if outcome.failed == 0 else 1

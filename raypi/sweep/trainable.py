@@ -1,0 +1,154 @@
+"""The Tune function of one trial: load its rows' features, fit, store its results.
+
+Tune's config holds only ``trial_key``; the trial's full config arrives through
+``tune.with_parameters`` (a ``TrialPlan``), so the progress table stays readable and nothing
+big travels in the config. A stage-1 model stores its training-row logits for its students;
+a student turns its teacher's logits into ``softmax(logits / τ)`` at its own τ. The trial
+writes its own result files before it returns, so they survive a killed driver. Exceptions
+propagate, so Tune's ``FailureConfig`` retries the trial; the driver records it once it has
+failed for good.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+
+from raypi.sweep import _inputs, results
+from raypi.sweep.grid import TrialConfig
+from raypi.sweep.resources import threads_for
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of one stage shares (sent once through Ray's object store)."""
+
+    sweep: str
+    """Sweep name (the ``sweep`` column)."""
+    results: str
+    """Results folder, local (shared) or ``s3://``."""
+    trials: dict[str, dict]
+    """``trial_key`` → the trial's config dict."""
+    cpus: float = 1.0
+    """CPUs reserved per trial (its torch threads)."""
+
+
+def train_trial(config: dict, *, plan: TrialPlan) -> None:
+    """Run one trial (the function handed to ``tune.Tuner``).
+
+    Args:
+        config: Tune's config: ``{"trial_key": …}``.
+        plan: The stage's shared plan.
+    """
+    from ray import tune
+
+    started = results.now()
+    trial = TrialConfig.from_dict(plan.trials[config["trial_key"]])
+    torch.set_num_threads(threads_for(plan.cpus))
+    device, gpu_ids = _device()
+    _write_resolved_config(trial)
+    fit_result, train_ids, seconds = _fit(trial, plan.results, device)
+    if fit_result.train_logits_best is not None and not trial.is_student:
+        results.write_teacher_outputs(
+            plan.results, trial.trial_key, train_ids, fit_result.train_logits_best
+        )
+    row = results.trial_row(
+        plan.sweep,
+        trial.to_dict(),
+        results.OK,
+        auc_final=_float(fit_result.final_val_auc),
+        auprc_final=_float(fit_result.final_val_auprc),
+        auc_best=_float(fit_result.best_val_auc),
+        auprc_best=_float(fit_result.best_val_auprc),
+        best_epoch=int(fit_result.best_epoch),
+        train_seconds=seconds,
+        **_placement(device, gpu_ids),
+        started_at=started,
+        finished_at=results.now(),
+    )
+    results.write_trial(plan.results, row, fit_result.history)
+    _report_epochs(tune, fit_result.history)
+
+
+def _fit(trial: TrialConfig, results_dir: str, device: str):
+    from raypi.tasks import get_task
+    from raypi.train import FitConfig, fit
+
+    probs = None
+    if trial.is_student:
+        train_ids = _inputs.training_rows(trial)[0]
+        probs = results.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
+    data, train_ids = _inputs.fit_data(trial, probs)
+    extra = {"lam": trial.lam, "tau": trial.tau} if trial.is_student else {}
+    fit_config = FitConfig(
+        head=trial.head,
+        method=trial.method,
+        num_classes=get_task(trial.task).num_classes,
+        lr=trial.lr,
+        batch_size=trial.batch_size,
+        epochs=trial.epochs,
+        seed=trial.seed,
+        device=device,
+        dtype=trial.dtype,
+        has_cls_token=_inputs.has_cls_token(trial),
+        context=f"{trial.task}/{trial.encoder}/{trial.method}/seed{trial.seed}/{trial.trial_key}",
+        **extra,
+    )
+    start = time.perf_counter()
+    fit_result = fit(data, fit_config)
+    return fit_result, train_ids, time.perf_counter() - start
+
+
+def _device() -> tuple[str, list[str]]:
+    """Return the torch device and the GPU ids Ray gave this trial ("cpu" for fake GPUs)."""
+    import ray
+
+    gpu_ids = [str(i) for i in ray.get_gpu_ids()]
+    return ("cuda" if gpu_ids and torch.cuda.is_available() else "cpu"), gpu_ids
+
+
+def _placement(device: str, gpu_ids: list[str]) -> dict:
+    import ray
+
+    context = ray.get_runtime_context()
+    return {
+        "device": device,
+        "node_ip": ray.util.get_node_ip_address(),
+        "node_id": context.get_node_id(),
+        "gpu_ids": ",".join(gpu_ids),
+    }
+
+
+def _write_resolved_config(trial: TrialConfig) -> None:
+    """Write the trial's full config into its Tune trial folder, beside its logs."""
+    from ray import tune
+
+    folder = tune.get_context().get_trial_dir()
+    if folder:
+        with open(os.path.join(folder, "trial_config.json"), "w") as handle:
+            json.dump(trial.to_dict(), handle, indent=2, sort_keys=True)
+
+
+def _report_epochs(tune, history: list[dict]) -> None:
+    """Report each epoch to Tune: its progress table and TensorBoard files show the curves."""
+    best = float("-inf")
+    for epoch in history:
+        auc = _float(epoch.get("val_auc"))
+        best = max(best, auc) if auc == auc else best
+        tune.report(
+            {
+                "epoch": int(epoch["epoch"]),
+                "loss": _float(epoch.get("loss")),
+                "val_auc": auc,
+                "val_auprc": _float(epoch.get("val_auprc")),
+                "best_val_auc": best if best > float("-inf") else float("nan"),
+            }
+        )
+
+
+def _float(value) -> float:
+    return float("nan") if value is None else float(value)
