@@ -8,16 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from raypi.encoders._hf import load_hf_folder
 from raypi.encoders.preprocess import Preprocessing
 from raypi.encoders.registry import register
 from raypi.encoders.spec import EncoderSpec, ResourceHint
-from raypi.encoders.weights import (
-    LoadReport,
-    WeightsError,
-    hf_weight_file,
-    load_checked,
-    read_state_dict,
-)
+from raypi.encoders.weights import LoadReport, WeightsError
 
 # microsoft/rad-dino's config.json (the fields that shape the network).
 RAD_DINO_CONFIG = dict(
@@ -75,10 +70,7 @@ def load_hf_dinov2(module: DinoTokens, path: str) -> LoadReport:
         }
         if wrong or found.get("num_register_tokens", 0):
             raise WeightsError(f"{config_file}: differs from the built Dinov2Model in {wrong}")
-    file = hf_weight_file(folder)
-    return load_checked(
-        module.model, read_state_dict(file), source=str(file), prefixes=("dinov2.", "")
-    )
+    return load_hf_folder(module, str(folder))
 
 
 register(

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from raypi.encoders.preprocess import Preprocessing
-from raypi.encoders.weights import LoadReport
+from raypi.encoders.weights import LoadReport, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class EncoderSpec:
             Text encoders: a module with ``encode(texts, max_length)`` (see ``encode``).
             ``module.load_report`` holds the :class:`LoadReport` (None without weights).
         """
+        if weights is not None and not Path(weights).exists():
+            raise WeightsError(f"{self.name}: weights not found at {weights} ({self.weights_hint})")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_name_seed(self.name))
             module = self.factory()

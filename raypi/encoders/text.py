@@ -8,15 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from raypi.encoders._hf import load_hf_folder
 from raypi.encoders.registry import register
 from raypi.encoders.spec import EncoderSpec, ResourceHint
-from raypi.encoders.weights import (
-    LoadReport,
-    WeightsError,
-    hf_weight_file,
-    load_checked,
-    read_state_dict,
-)
+from raypi.encoders.weights import LoadReport, WeightsError
 
 BERT_BASE = dict(
     hidden_size=768,
@@ -32,11 +27,9 @@ TINY = dict(
     intermediate_size=128,
     max_position_embeddings=128,
 )
-# Prefixes under which BERT weights sit in the published checkpoints: CXR-BERT is a
-# BertForMaskedLM (+ projection head), Bio_ClinicalBERT a BertForPreTraining.
-PREFIXES = ("bert.", "")
-# Heads the token features do not use; left out on purpose and reported.
-HEADS = ("cls.", "cls_projection_head.", "pooler.", "embeddings.position_ids")
+# Heads of the published checkpoints (CXR-BERT: BertForMaskedLM + projection head;
+# Bio_ClinicalBERT: BertForPreTraining) that token features do not use: dropped, reported.
+HEADS = ("cls.", "cls_projection_head.", "pooler.", "bert.pooler.")
 
 
 class TextEncoder(nn.Module):
@@ -100,11 +93,9 @@ def load_hf_bert(module: TextEncoder, path: str) -> LoadReport:
     from transformers import BertTokenizer
 
     folder = Path(path)
-    file = hf_weight_file(folder)
-    state = {_new_style(k): v for k, v in read_state_dict(file).items()}
-    report = load_checked(module.model, state, source=str(file), prefixes=PREFIXES, drop=HEADS)
     if not any((folder / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
         raise WeightsError(f"{folder}: expected a tokenizer (vocab.txt or tokenizer.json)")
+    report = load_hf_folder(module, path, drop=HEADS, add_pooling_layer=False)
     module.tokenizer = BertTokenizer.from_pretrained(str(folder))
     if len(module.tokenizer) > module.model.config.vocab_size:
         raise WeightsError(
@@ -112,13 +103,6 @@ def load_hf_bert(module: TextEncoder, path: str) -> LoadReport:
             f"embeds {module.model.config.vocab_size}"
         )
     return report
-
-
-def _new_style(key: str) -> str:
-    # TF-converted checkpoints (e.g. Bio_ClinicalBERT) name LayerNorm parameters gamma/beta.
-    return key.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
-        "LayerNorm.beta", "LayerNorm.bias"
-    )
 
 
 def _bert_entry(name: str, vocab_size: int, source: str, description: str) -> EncoderSpec:

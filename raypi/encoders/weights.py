@@ -147,10 +147,10 @@ def load_checked(
     ]
     if bad_missing or unexpected or wrong_shape:
         raise WeightsError(
-            _misfit_message(source, bad_missing, unexpected, wrong_shape, expected, kept)
+            misfit_message(source, bad_missing, unexpected, wrong_shape, expected, kept)
         )
     module.load_state_dict(kept, strict=False)
-    report = LoadReport(source, len(kept), _summarise(dropped), tuple(missing))
+    report = LoadReport(source, len(kept), summarise_keys(dropped), tuple(missing))
     log.info(
         "loaded %d tensors from %s; dropped %s; missing %s",
         report.loaded,
@@ -161,7 +161,9 @@ def load_checked(
     return report
 
 
-def _misfit_message(source, missing, unexpected, wrong_shape, expected, found) -> str:
+def misfit_message(source, missing, unexpected, wrong_shape, expected, found) -> str:
+    """Return the error text for a checkpoint that does not fit: what is off, and key samples."""
+
     def head(keys):
         return ", ".join(list(keys)[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
 
@@ -177,7 +179,8 @@ def _misfit_message(source, missing, unexpected, wrong_shape, expected, found) -
     return "\n".join(lines)
 
 
-def _summarise(keys: set[str]) -> tuple[str, ...]:
+def summarise_keys(keys: set[str]) -> tuple[str, ...]:
+    """Return ``("prefix.* (count)", ...)`` for a set of keys, grouped by first component."""
     counts: dict[str, int] = {}
     for key in keys:
         prefix = key.split(".")[0]

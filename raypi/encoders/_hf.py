@@ -1,0 +1,60 @@
+"""Load Hugging Face model folders through transformers (it maps legacy key names), checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from raypi.encoders.weights import (
+    LoadReport,
+    WeightsError,
+    hf_weight_file,
+    misfit_message,
+    summarise_keys,
+)
+
+
+def load_hf_folder(holder: nn.Module, path: str, drop: tuple[str, ...] = (), **init) -> LoadReport:
+    """Replace ``holder.model`` by the same architecture with weights from an HF folder.
+
+    ``from_pretrained`` is given the built model's config, so the architecture stays the
+    registered one; transformers translates old key layouts (``bert.`` prefixes,
+    ``LayerNorm.gamma``, DINOv2's ``attention.attention.query``) to the current ones.
+
+    Args:
+        holder: A module whose ``model`` is a transformers ``PreTrainedModel``.
+        path: Folder with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin``.
+        drop: Prefixes of checkpoint keys the model does not use on purpose (heads).
+        **init: Extra constructor arguments of the model class (e.g. ``add_pooling_layer``).
+
+    Returns:
+        The load report.
+    """
+    folder = Path(path)
+    file = hf_weight_file(folder)
+    model_class, config = type(holder.model), holder.model.config
+    model, info = model_class.from_pretrained(
+        str(folder),
+        config=config,
+        dtype=torch.float32,
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+        **init,
+    )
+    expected = set(model.state_dict())
+    missing = sorted(info["missing_keys"])
+    unexpected = sorted(k for k in info["unexpected_keys"] if not k.startswith(drop))
+    wrong_shape = sorted(
+        " ".join(map(str, item)) if isinstance(item, tuple) else str(item)
+        for item in info["mismatched_keys"]
+    )
+    if missing or unexpected or wrong_shape:
+        found = (expected - set(missing)) | set(info["unexpected_keys"])
+        raise WeightsError(
+            misfit_message(str(file), missing, unexpected, wrong_shape, expected, found)
+        )
+    holder.model = model
+    dropped = summarise_keys(set(info["unexpected_keys"]))
+    return LoadReport(str(file), len(expected), dropped, ())
