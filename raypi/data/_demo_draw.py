@@ -15,7 +15,7 @@ class Scene:
     """What one radiograph shows (everything the image depends on)."""
 
     age: float
-    """Patient age in years: sets bone density (bright ribs and spine when young)."""
+    """Patient age in years: ribs thin and fade, the spine bends, the aortic knob calcifies."""
     cardiomegaly: bool
     """Enlarged heart shadow (cardiothoracic ratio ~0.6 instead of ~0.42)."""
     effusion: bool
@@ -46,10 +46,22 @@ def _lungs(cx: float, cy: float, width: float) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def _ribs(cy: float, density: float, lungs: np.ndarray, phase: float) -> np.ndarray:
-    # Rib bands: curved stripes that sag towards the sides, visible over the lungs.
+def _ribs(cy: float, aging: float, lungs: np.ndarray, phase: float) -> np.ndarray:
+    # Rib bands that sag towards the sides; with age they thin and lose density.
     curve = (_YY - cy) * 26.0 + ((_XX - 0.5) ** 2) * 30.0 + phase
-    return (np.sin(curve) > 0.55) * lungs * (55.0 * density)
+    return (np.sin(curve) > 0.1 + 0.75 * aging) * lungs * (70.0 - 35.0 * aging)
+
+
+def _spine(cx: float, aging: float, bend: float) -> np.ndarray:
+    # The spine curves sideways (degenerative scoliosis) and loses density with age.
+    centre = cx + bend * aging * np.sin(np.pi * _YY)
+    return (np.abs(_XX - centre) < 0.035) * (_YY > 0.05) * (85.0 - 40.0 * aging)
+
+
+def _aortic_knob(cx: float, cy: float, aging: float) -> np.ndarray:
+    # A calcified rim of the aortic knob appears from middle age on.
+    ring = _ellipse(cx - 0.07, cy - 0.1, 0.05, 0.05) & ~_ellipse(cx - 0.07, cy - 0.1, 0.035, 0.035)
+    return ring * (140.0 * max(0.0, aging - 0.35))
 
 
 def _findings(scene: Scene, rng, cx, cy, width, left, right) -> np.ndarray:
@@ -90,14 +102,15 @@ def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """
     cx, cy = 0.5 + rng.normal(0, 0.015), 0.47 + rng.normal(0, 0.015)
     width = float(rng.uniform(0.92, 1.05))
-    density = float(np.clip(1.25 - 0.009 * (scene.age - 20) + rng.normal(0, 0.05), 0.3, 1.4))
+    aging = float(np.clip((scene.age - 20.0) / 70.0 + rng.normal(0, 0.06), 0.0, 1.0))
     image = np.full((SIZE, SIZE), 18.0, np.float32)
     image += _ellipse(cx, cy + 0.06, 0.46 * width, 0.5) * 85.0  # soft tissue of the trunk
     left, right = _lungs(cx, cy, width)
     lungs = left | right
     image -= lungs * (60.0 - 22.0 * scene.haze)
-    image += _ribs(cy, density, lungs, float(rng.uniform(0, 2 * np.pi)))
-    image += (np.abs(_XX - cx) < 0.035) * (_YY > 0.05) * (70.0 * density)  # spine
+    image += _ribs(cy, aging, lungs, float(rng.uniform(0, 2 * np.pi)))
+    image += _spine(cx, aging, float(rng.choice([-0.06, 0.06])))
+    image += _aortic_knob(cx, cy, aging)
     ctr = rng.normal(0.6, 0.03) if scene.cardiomegaly else rng.normal(0.42, 0.03)
     heart_rx = ctr * 0.72 * width / 2  # thorax (lungs) spans ~0.72 of the width
     heart = _ellipse(cx + 0.03, cy + 0.17, heart_rx, 0.13 + 0.1 * (ctr - 0.42))
