@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Kept here so that `raypi --help` does not import matplotlib; a test checks it matches.
+FIGURE_NAMES = ("sample_efficiency", "distillation", "paired", "heads", "tau", "text_encoder",
+                "lambda")  # fmt: skip
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand.
@@ -39,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reported epoch: study (last epoch; teachers their best validation epoch), "
         "final, or best",
     )
+    parser.add_argument(
+        "--figures",
+        nargs="+",
+        metavar="NAME",
+        choices=FIGURE_NAMES,
+        help=f"only these figures (default: all): {', '.join(FIGURE_NAMES)}",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the report and print the path of its index.html.
 
     Args:
-        args: Parsed arguments (``results``, ``out``, ``ci``, ``selection``).
+        args: Parsed arguments (``results``, ``out``, ``ci``, ``selection``, ``figures``).
 
     Returns:
         0 on success, 1 when a results folder cannot be read.
@@ -54,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from raypi.report import build_report
 
     try:
-        index = build_report(args.results, args.out, ci_method=args.ci, selection=args.selection)
+        index = build_report(args.results, args.out, args.ci, args.selection, figures=args.figures)
     except FileNotFoundError as error:
         print(f"raypi report: {error}", file=sys.stderr)
         return 1

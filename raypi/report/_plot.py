@@ -43,7 +43,11 @@ class Figure:
 def panel_grid(
     count: int, ncols: int = 3, width: float = PANEL_WIDTH, height: float = PANEL_HEIGHT
 ):
-    """Return ``(figure, axes)`` with ``count`` panels laid out ``ncols`` wide, extras hidden."""
+    """Return ``(figure, axes)`` with ``count`` panels laid out ``ncols`` wide, extras hidden.
+
+    ``width`` and ``height`` are a panel's share of the figure in inches, labels included;
+    ``save`` lays the panels out with fixed margins (cheaper than a tight layout).
+    """
     count = max(count, 1)
     ncols = min(ncols, count)
     nrows = math.ceil(count / ncols)
@@ -184,20 +188,46 @@ def shared_legend(fig, axes, order: Sequence[str] | None = None, extra=()) -> No
         loc="lower center",
         frameon=False,
         ncol=ncol,
-        fontsize=9,
+        fontsize=LABEL_SIZE,
         markerscale=1.5,
     )
 
 
-def save(fig, path: str) -> None:
-    """Lay out ``fig`` leaving room for its bottom legend, write it as PNG and close it."""
-    bottom = 0.0
+# Fixed margins in inches around each panel: y tick labels + y label on the left, title on
+# top, (rotated) x tick labels + x label below.
+LEFT, RIGHT, TOP, BOTTOM = 0.8, 0.15, 0.45, 0.85
+CATEGORY_BOTTOM = 0.6
+
+
+def _layout(fig, bottom: float) -> None:
+    """Place the panels with fixed margins and room for the legend below them."""
+    nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    width, height = fig.get_size_inches()
+    legend = 0.0
     if fig.legends:
-        renderer = fig.canvas.get_renderer()
-        height = fig.legends[0].get_window_extent(renderer).height
-        bottom = height / fig.bbox.height + 0.01
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+        extent = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
+        legend = extent.height / fig.dpi + 0.1
+    fig.set_size_inches(width, height + legend)
+    total = height + legend
+    box_w = width / ncols - LEFT - RIGHT
+    box_h = height / nrows - TOP - bottom
+    fig.subplots_adjust(
+        left=LEFT / width, right=1 - RIGHT / width, top=1 - TOP / total,
+        bottom=(bottom + legend) / total, wspace=(LEFT + RIGHT) / box_w,
+        hspace=(TOP + bottom) / box_h,
+    )  # fmt: skip
+
+
+def save(fig, path: str, bottom: float = BOTTOM) -> None:
+    """Lay out ``fig`` leaving room for its bottom legend, write it as PNG and close it.
+
+    Args:
+        fig: The figure from ``panel_grid``.
+        path: Destination of the PNG (local or ``s3://``).
+        bottom: Inches below each panel (less for category axes without an x label).
+    """
+    _layout(fig, bottom)
     buffer = _bytes_io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=130)
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     io.write_bytes(path, buffer.getvalue())

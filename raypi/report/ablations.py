@@ -15,10 +15,10 @@ from raypi.report.stats import BAR_LEVEL, CURVE_LEVEL, summarize
 IMAGE = "Image-only"
 
 
-def _finish(fig, axes, name, out_dir, title, caption, table, missing, order=()):
+def _finish(fig, axes, name, out_dir, title, caption, table, missing, order=(), bottom=None):
     _plot.shared_legend(fig, axes, order=order)
     path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path)
+    _plot.save(fig, path, bottom=bottom or _plot.BOTTOM)
     return _plot.Figure(name, title, caption, path, table, missing)
 
 
@@ -48,7 +48,11 @@ def heads(
     missing = [] if panels else ["no task and encoder with image-only trials of several heads"]
     if not panels:
         _plot.missing_panel(axes[0], "Head ablation", "no image-only trials\nwith several heads")
-    heads_seen = sorted(summary[col.HEAD].dropna().unique(), key=lambda h: (h != "attention", h))
+    known = list(_labels.HEAD_TITLES)
+    heads_seen = sorted(
+        summary[col.HEAD].dropna().unique(),
+        key=lambda h: (known.index(h) if h in known else len(known), h),
+    )
     colors = _labels.series_colors(heads_seen)
     for ax, ((task, encoder), group) in zip(axes, panels):
         for head in heads_seen:
@@ -127,7 +131,18 @@ def _variant_bars(
         f"{_notes.seed_phrase(summary)}, error bars: {BAR_LEVEL:.0%} CI ({ci_method})."
     )
     title = f"{what.capitalize()} ablation ({metric_name})"
-    return _finish(fig, axes, name, out_dir, title, caption, summary, missing, order=variants)
+    return _finish(
+        fig,
+        axes,
+        name,
+        out_dir,
+        title,
+        caption,
+        summary,
+        missing,
+        order=variants,
+        bottom=_plot.CATEGORY_BOTTOM,
+    )
 
 
 def temperatures(

@@ -61,9 +61,9 @@ def _metric_pair(blocks: dict[str, str]) -> str:
     return f"{blocks['auc']}<details><summary>AUPRC version</summary>{blocks['auprc']}</details>"
 
 
-def _figure_sections(results: Results, out: str, ci_method: str, selection: str):
+def _figure_sections(results: Results, out: str, names, ci_method: str, selection: str):
     figure_dir, sections = io.join(out, FIGURES_DIR), []
-    for name, kind in FIGURES.items():
+    for name in names:
         blocks = {}
         for metric in METRICS:
             figure = render_one(name, results.trials, metric, figure_dir, ci_method, selection)
@@ -74,7 +74,8 @@ def _figure_sections(results: Results, out: str, ci_method: str, selection: str)
                 blocks[metric] += (
                     f"<details><summary>Paired tests (table)</summary>{table}</details>"
                 )
-        sections.append(page_html.Section(name.replace("_", "-"), kind.title, _metric_pair(blocks)))
+        title = FIGURES[name].title
+        sections.append(page_html.Section(name.replace("_", "-"), title, _metric_pair(blocks)))
     return sections
 
 
@@ -117,7 +118,11 @@ def _configs(results: Results) -> page_html.Section:
 
 
 def build_report(
-    results: list[str], out: str, ci_method: str = "t", selection: str = "study"
+    results: list[str],
+    out: str,
+    ci_method: str = "t",
+    selection: str = "study",
+    figures: tuple[str, ...] | None = None,
 ) -> str:
     """Render every figure and table of the study from sweep results into a static report.
 
@@ -127,6 +132,7 @@ def build_report(
         out: Output folder (local or ``s3://``); gets ``index.html`` and ``figures/``.
         ci_method: ``"t"`` (Student t) or ``"bootstrap"`` intervals across seeds.
         selection: Reported epoch: ``"study"``, ``"final"`` or ``"best"``.
+        figures: Names of ``FIGURES`` to render (all when None); tables are always made.
 
     Returns:
         Path of the written ``index.html``.
@@ -135,9 +141,16 @@ def build_report(
         raise ValueError(f"unknown CI method {ci_method!r}; known: {', '.join(CI_METHODS)}")
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    names = tuple(FIGURES) if figures is None else tuple(figures)
+    unknown = [name for name in names if name not in FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figures {unknown}; known: {', '.join(FIGURES)}")
     loaded = load_results([str(path) for path in results])
-    sections = [_overview(loaded), *_figure_sections(loaded, str(out), ci_method, selection)]
-    sections.insert(4, _text_section(loaded.trials, selection))
+    sections = _figure_sections(loaded, str(out), names, ci_method, selection)
+    # The text-only table reads best beside the distillation results.
+    after = names.index("paired") + 1 if "paired" in names else len(sections)
+    sections.insert(after, _text_section(loaded.trials, selection))
+    sections.insert(0, _overview(loaded))
     failures = tables.failures(loaded.trials)
     sections.append(
         page_html.Section(

@@ -90,7 +90,7 @@ def distillation(
         missing += _panel(ax, group, panel_title(task, size), metric)
     _plot.shared_legend(fig, axes)
     path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path)
+    _plot.save(fig, path, bottom=_plot.CATEGORY_BOTTOM)
     configs = "; ".join(sorted(set(rows["config"]))) if not rows.empty else "none"
     metric_name = _labels.metric_title(metric)
     caption = (

@@ -168,7 +168,7 @@ def paired_figure(
         ax.grid(axis="y", alpha=0.3)
     _plot.shared_legend(fig, axes)
     path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path)
+    _plot.save(fig, path, bottom=_plot.CATEGORY_BOTTOM)
     caption = (
         f"Per-seed paired difference in validation {metric_name}, student − image-only "
         f"model of the same seed and training subset. Diamonds: mean with {BAR_LEVEL:.0%} "
