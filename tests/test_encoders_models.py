@@ -188,5 +188,4 @@ def test_upstream_checkpoint_loads_back_exactly(built, tmp_path, name):
     with torch.inference_mode():
         assert torch.equal(loaded(pixels), original(pixels))
     assert loaded.load_report.dropped == dropped
-    assert loaded.load_report.missing == ()
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training

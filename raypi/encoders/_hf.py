@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -14,6 +15,8 @@ from raypi.encoders.weights import (
     misfit_message,
     summarise_keys,
 )
+
+log = logging.getLogger(__name__)
 
 
 def load_hf_folder(holder: nn.Module, path: str, drop: tuple[str, ...] = (), **init) -> LoadReport:
@@ -56,5 +59,6 @@ def load_hf_folder(holder: nn.Module, path: str, drop: tuple[str, ...] = (), **i
             misfit_message(str(file), missing, unexpected, wrong_shape, expected, found)
         )
     holder.model = model
-    dropped = summarise_keys(set(info["unexpected_keys"]))
-    return LoadReport(str(file), len(expected), dropped, ())
+    report = LoadReport(str(file), len(expected), summarise_keys(set(info["unexpected_keys"])))
+    log.info("loaded %d tensors from %s; dropped %s", report.loaded, file, report.dropped)
+    return report

@@ -11,7 +11,12 @@ import torch
 
 log = logging.getLogger(__name__)
 
-HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+HF_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 class WeightsError(ValueError):
@@ -28,8 +33,6 @@ class LoadReport:
     """Tensors copied into the model."""
     dropped: tuple[str, ...]
     """Checkpoint keys deliberately left out (decoders, text towers, heads), as prefixes+counts."""
-    missing: tuple[str, ...]
-    """Model keys the checkpoint did not have and that are allowed to stay initialised."""
 
 
 def hf_weight_file(folder: Path) -> Path:
@@ -114,7 +117,6 @@ def load_checked(
     source: str,
     prefixes: Iterable[str] = ("",),
     drop: Iterable[str] = (),
-    allow_missing: Iterable[str] = (),
 ) -> LoadReport:
     """Load ``state`` into ``module``; raise naming expected vs found keys when it does not fit.
 
@@ -125,12 +127,11 @@ def load_checked(
         prefixes: Where the module's keys live in the checkpoint (first match wins, e.g.
             ``module.encoder_q.``); keys outside the chosen prefix are dropped and reported.
         drop: Key prefixes (after stripping) to leave out on purpose.
-        allow_missing: Key prefixes of the module that may stay initialised.
 
     Returns:
-        What was loaded, dropped and left missing.
+        What was loaded and what was dropped; every model key must be in the file.
     """
-    drop, allow_missing = tuple(drop), tuple(allow_missing)
+    drop = tuple(drop)
     prefix = choose_prefix(state, prefixes)
     dropped = {k for k in state if not k.startswith(prefix)}
     inside = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -139,25 +140,17 @@ def load_checked(
     expected = module.state_dict()
     missing = sorted(set(expected) - set(kept))
     unexpected = sorted(set(kept) - set(expected))
-    bad_missing = [k for k in missing if not (allow_missing and k.startswith(allow_missing))]
     wrong_shape = [
         f"{k}: model {tuple(expected[k].shape)} vs file {tuple(kept[k].shape)}"
         for k in sorted(set(kept) & set(expected))
         if tuple(kept[k].shape) != tuple(expected[k].shape)
     ]
-    if bad_missing or unexpected or wrong_shape:
-        raise WeightsError(
-            misfit_message(source, bad_missing, unexpected, wrong_shape, expected, kept)
-        )
-    module.load_state_dict(kept, strict=False)
-    report = LoadReport(source, len(kept), summarise_keys(dropped), tuple(missing))
-    log.info(
-        "loaded %d tensors from %s; dropped %s; missing %s",
-        report.loaded,
-        source,
-        report.dropped or "none",
-        report.missing or "none",
-    )
+    if missing or unexpected or wrong_shape:
+        raise WeightsError(misfit_message(source, missing, unexpected, wrong_shape, expected, kept))
+    # Every key matched above, so strict loading cannot fail; strict=True keeps it honest.
+    module.load_state_dict(kept, strict=True)
+    report = LoadReport(source, len(kept), summarise_keys(dropped))
+    log.info("loaded %d tensors from %s; dropped %s", report.loaded, source, report.dropped)
     return report
 
 
