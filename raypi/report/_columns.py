@@ -1,73 +1,69 @@
-"""Column names of the sweep results tables (trials, epochs) as the report reads them."""
+"""Column names of the sweep's results tables, taken from ``raypi.sweep.results`` and checked."""
 
 from __future__ import annotations
 
-# The contract's trials.parquet columns; kept here only until raypi.sweep.results lands.
-SWEEP = "sweep"
-TRIAL_KEY = "trial_key"
-TASK = "task"
-DATASET = "dataset"
-ENCODER = "encoder"
-TEXT_ENCODER = "text_encoder"
-METHOD = "method"
-HEAD = "head"
-SIZE = "size"
-SEED = "seed"
-LAM = "lam"
-TAU = "tau"
-LR = "lr"
-BATCH_SIZE = "batch_size"
-EPOCHS = "epochs"
-TEACHER_KEY = "teacher_key"
-STATUS = "status"
-ERROR = "error"
-AUC_FINAL = "auc_final"
-AUPRC_FINAL = "auprc_final"
-AUC_BEST = "auc_best"
-AUPRC_BEST = "auprc_best"
-BEST_EPOCH = "best_epoch"
-TRAIN_SECONDS = "train_seconds"
-DEVICE = "device"
-NODE_IP = "node_ip"
-FINISHED_AT = "finished_at"
+from raypi.sweep import results as _results
 
-TRIAL_COLUMNS = (
-    SWEEP,
-    TRIAL_KEY,
-    TASK,
-    DATASET,
-    ENCODER,
-    TEXT_ENCODER,
-    METHOD,
-    HEAD,
-    SIZE,
-    SEED,
-    LAM,
-    TAU,
-    LR,
-    BATCH_SIZE,
-    EPOCHS,
-    TEACHER_KEY,
-    STATUS,
-    ERROR,
-    AUC_FINAL,
-    AUPRC_FINAL,
-    AUC_BEST,
-    AUPRC_BEST,
-    BEST_EPOCH,
-    TRAIN_SECONDS,
-    DEVICE,
-    NODE_IP,
-    FINISHED_AT,
-)
+TRIALS_SCHEMA = _results.TRIALS_SCHEMA
+EPOCHS_SCHEMA = _results.EPOCHS_SCHEMA
+TRIAL_COLUMNS = tuple(TRIALS_SCHEMA.names)
+EPOCH_COLUMNS = tuple(EPOCHS_SCHEMA.names)
+STATUS_OK, STATUS_FAILED = _results.OK, _results.FAILED
 
-# epochs.parquet
-EPOCH = "epoch"
-EPOCH_COLUMNS = (TRIAL_KEY, EPOCH, "loss", "ce_loss", "kd_loss", "val_auc", "val_auprc")
 
-STATUS_OK = "ok"
-STATUS_FAILED = "failed"
+def _trials(name: str) -> str:
+    """Return ``name`` if ``trials.parquet`` has that column, else fail at import time."""
+    if name not in TRIAL_COLUMNS:
+        raise ImportError(f"raypi.report reads column {name!r}, which trials.parquet lacks")
+    return name
 
-TRIALS_FILE = "trials.parquet"
-EPOCHS_FILE = "epochs.parquet"
+
+SWEEP = _trials("sweep")
+TRIAL_KEY = _trials("trial_key")
+TASK = _trials("task")
+ENCODER = _trials("encoder")
+TEXT_ENCODER = _trials("text_encoder")
+METHOD = _trials("method")
+HEAD = _trials("head")
+SIZE = _trials("size")
+SEED = _trials("seed")
+LAM = _trials("lam")
+TAU = _trials("tau")
+STATUS = _trials("status")
+ERROR = _trials("error")
+AUC_FINAL = _trials("auc_final")
+AUPRC_FINAL = _trials("auprc_final")
+AUC_BEST = _trials("auc_best")
+AUPRC_BEST = _trials("auprc_best")
+TRAIN_SECONDS = _trials("train_seconds")
+FINISHED_AT = _trials("finished_at")
+DATASET = _trials("dataset")
+LR = _trials("lr")
+BATCH_SIZE = _trials("batch_size")
+EPOCHS = _trials("epochs")
+TEACHER_KEY = _trials("teacher_key")
+BEST_EPOCH = _trials("best_epoch")
+DEVICE = _trials("device")
+NODE_IP = _trials("node_ip")
+
+
+def _epochs(name: str) -> str:
+    """Return ``name`` if ``epochs.parquet`` has that column, else fail at import time."""
+    if name not in EPOCH_COLUMNS:
+        raise ImportError(f"raypi.report reads column {name!r}, which epochs.parquet lacks")
+    return name
+
+
+EPOCH = _epochs("epoch")
+
 CONFIG_FILE = "sweep.yaml"
+
+
+def trials_path(folder: str) -> str:
+    """Return the consolidated ``trials.parquet`` of a results folder."""
+    return _results.trials_path(folder)
+
+
+def epochs_path(folder: str) -> str:
+    """Return the consolidated ``epochs.parquet`` of a results folder."""
+    return _results.epochs_path(folder)

@@ -44,19 +44,20 @@ class Results:
 
 def _sweep_folders(path: str) -> list[str]:
     """Return ``path`` if it holds trials, else its subfolders that do."""
-    if io.exists(io.join(path, col.TRIALS_FILE)):
+    if io.exists(col.trials_path(path)):
         return [path]
     found = [io.join(path, name) for name in io.listdir(path)]
-    found = [folder for folder in found if io.exists(io.join(folder, col.TRIALS_FILE))]
+    found = [folder for folder in found if io.exists(col.trials_path(folder))]
     if not found:
         raise FileNotFoundError(
-            f"no {col.TRIALS_FILE} in {path} or its subfolders; expected a sweep results folder"
+            f"no trials.parquet in {path} or its subfolders; expected a sweep results folder "
+            "(a sweep still running has only parts/: collect them first)"
         )
     return found
 
 
 def _read_trials(folder: str) -> pd.DataFrame:
-    frame = io.read_parquet(io.join(folder, col.TRIALS_FILE)).to_pandas()
+    frame = io.read_parquet(col.trials_path(folder)).to_pandas()
     for name in col.TRIAL_COLUMNS:
         if name not in frame:
             frame[name] = pd.NA  # tolerate older or partial tables
@@ -110,7 +111,7 @@ def load_results(paths: list[str]) -> Results:
         trials = _read_trials(folder)
         trial_frames.append(trials)
         sweeps.append(_info(folder, trials))
-        epochs_path = io.join(folder, col.EPOCHS_FILE)
+        epochs_path = col.epochs_path(folder)
         if io.exists(epochs_path):
             epoch_frames.append(io.read_parquet(epochs_path).to_pandas())
     every = pd.concat(trial_frames, ignore_index=True)

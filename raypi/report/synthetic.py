@@ -100,7 +100,7 @@ def _row(sweep: str, task: str, encoder: str, size: int, seed: int, arm: tuple, 
         col.TRAIN_SECONDS: float(size * 0.05 + 20),
         col.DEVICE: "cuda:0",
         col.NODE_IP: "10.0.0.2",
-        col.FINISHED_AT: pd.Timestamp("2026-01-01"),
+        col.FINISHED_AT: pd.Timestamp("2026-01-01", tz="UTC"),
     }
 
 
@@ -153,6 +153,15 @@ def synthetic_trials(
     return frame
 
 
+def _table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Return ``frame`` in the sweep's exact schema (columns it lacks are null)."""
+    full = frame.copy()
+    for name in schema.names:
+        if name not in full:
+            full[name] = pd.Series([None] * len(full), dtype=object)
+    return pa.Table.from_pandas(full[schema.names], schema, preserve_index=False)
+
+
 def write_synthetic_results(out: str, **kwargs) -> str:
     """Write ``trials.parquet``, ``epochs.parquet`` and ``sweep.yaml`` of a synthetic sweep.
 
@@ -164,9 +173,7 @@ def write_synthetic_results(out: str, **kwargs) -> str:
         ``out``.
     """
     trials = synthetic_trials(**kwargs)
-    io.write_parquet(
-        pa.Table.from_pandas(trials, preserve_index=False), io.join(out, col.TRIALS_FILE)
-    )
+    io.write_parquet(_table(trials, col.TRIALS_SCHEMA), col.trials_path(out))
     epochs = pd.DataFrame(
         [
             {
@@ -182,9 +189,7 @@ def write_synthetic_results(out: str, **kwargs) -> str:
             for epoch in (1, 2, 3)
         ]
     )
-    io.write_parquet(
-        pa.Table.from_pandas(epochs, preserve_index=False), io.join(out, col.EPOCHS_FILE)
-    )
+    io.write_parquet(_table(epochs, col.EPOCHS_SCHEMA), col.epochs_path(out))
     name, seeds = kwargs.get("sweep", "synthetic"), kwargs.get("seeds", 3)
     config = f"name: {name}\nsynthetic: true\nseeds: {seeds}\n"
     io.write_bytes(io.join(out, col.CONFIG_FILE), config.encode())
