@@ -1,5 +1,8 @@
 import argparse
+import contextlib
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -127,11 +130,32 @@ def _save_lightning(module, folder):
         "epoch": 49,
         "pytorch-lightning_version": "1.1.4",
         "state_dict": state,
-        # Not loadable with weights_only=True, like the hyper-parameters of real .ckpt files.
-        "hyper_parameters": {"cfg": argparse.Namespace(lr=5e-5)},
+        # Like GLoRIA's OmegaConf config: not loadable with weights_only=True, and of a
+        # package that is not installed where the checkpoint is read.
+        "hyper_parameters": {"cfg": _config_of_a_missing_package(), "args": argparse.Namespace()},
     }
-    torch.save(checkpoint, folder / "chexpert_resnet50.ckpt")
+    with _fake_package():
+        torch.save(checkpoint, folder / "chexpert_resnet50.ckpt")
     return folder / "chexpert_resnet50.ckpt", ("gloria.* (2)",)
+
+
+FAKE_PACKAGE = types.ModuleType("fakeconf")  # stands for omegaconf, which is not installed
+FAKE_PACKAGE.DictConfig = type("DictConfig", (dict,), {"__module__": "fakeconf"})
+
+
+@contextlib.contextmanager
+def _fake_package():
+    sys.modules["fakeconf"] = FAKE_PACKAGE
+    try:
+        yield
+    finally:
+        del sys.modules["fakeconf"]
+
+
+def _config_of_a_missing_package():
+    config = FAKE_PACKAGE.DictConfig(lr=5e-5)
+    config.flags = {"phase": "pretrain"}
+    return config
 
 
 def _save_mrm(module, folder):

@@ -152,6 +152,11 @@ def test_missing_files_and_wrong_configs(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"patch_size": 16}))
     with pytest.raises(WeightsError, match="patch_size"):
         load_hf_dinov2(small_dino, str(tmp_path))
+    processor = {"image_mean": [0.5] * 3, "size": {"shortest_edge": 518}}
+    (tmp_path / "config.json").write_text(json.dumps({"patch_size": 14}))
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor))
+    with pytest.raises(WeightsError, match="image_mean"):
+        load_hf_dinov2(small_dino, str(tmp_path))
     with pytest.raises(WeightsError, match="open_clip_config.json"):
         load_open_clip_folder(None, str(tmp_path))
     _open_clip_config(tmp_path, dict(VISION_CFG, timm_model_name="vit_large_patch16_224"))

@@ -61,16 +61,35 @@ def load_hf_dinov2(module: DinoTokens, path: str) -> LoadReport:
         The load report.
     """
     folder = Path(path)
-    config_file = folder / "config.json"
-    if config_file.is_file():
-        found = json.loads(config_file.read_text())
-        ours = module.model.config
-        wrong = {
-            k: found[k] for k in RAD_DINO_CONFIG if k in found and found[k] != getattr(ours, k)
-        }
-        if wrong or found.get("num_register_tokens", 0):
-            raise WeightsError(f"{config_file}: differs from the built Dinov2Model in {wrong}")
+    _check_config(folder / "config.json", module.model.config)
+    _check_processor(folder / "preprocessor_config.json")
     return load_hf_folder(module, str(folder))
+
+
+def _check_config(config_file: Path, ours) -> None:
+    if not config_file.is_file():
+        return
+    found = json.loads(config_file.read_text())
+    wrong = {k: found[k] for k in RAD_DINO_CONFIG if k in found and found[k] != getattr(ours, k)}
+    if wrong or found.get("num_register_tokens", 0):
+        raise WeightsError(f"{config_file}: differs from the built Dinov2Model in {wrong}")
+
+
+def _check_processor(processor_file: Path) -> None:
+    # Preprocessing runs without the weights (in CPU tasks), from the registered numbers:
+    # refuse a folder whose own processor would do something else.
+    if not processor_file.is_file():
+        return
+    found = json.loads(processor_file.read_text())
+    expected = {
+        "image_mean": list(RAD_DINO_MEAN),
+        "image_std": list(RAD_DINO_STD),
+        "size": {"shortest_edge": 518},
+        "crop_size": {"height": 518, "width": 518},
+    }
+    wrong = {k: found[k] for k in expected if k in found and found[k] != expected[k]}
+    if wrong:
+        raise WeightsError(f"{processor_file}: {wrong} differ from raypi's {expected}")
 
 
 register(

@@ -72,8 +72,10 @@ def read_state_dict(path: str | Path) -> dict:
     except Exception as error:  # noqa: BLE001 - Lightning checkpoints pickle their hparams
         if path.suffix != ".ckpt":
             raise WeightsError(f"{path}: not a readable torch checkpoint ({error})") from error
+        from raypi.encoders import _pickle
+
         log.warning("%s: hyper-parameters need full unpickling; trust this file", path)
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_pickle)
 
 
 def unwrap(checkpoint: dict, keys: Iterable[str] = ("state_dict", "model", "module")) -> dict:
