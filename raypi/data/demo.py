@@ -5,10 +5,11 @@ Each image gets a real report of the Indiana University collection (read from th
 terms and from its patient's age. The three tasks reproduce the study's regimes with a ground
 truth we know. Causal graph (every dependency the builder draws; nothing else is used)::
 
-    patient ──► age A ─────────────────────────────► X: bone density (ribs, spine)
+    patient ──► age A ───────────────────────► X: thin faint ribs, bent spine, calcified aortic knob
     report R (real MeSH terms M) ─┬─► drawn findings F ⊂ M ──► X: heart, fluid, opacities, nodules
                                   └─► hidden terms H ⊂ M  ───► X: faint lung haze only
-    severity S = 1.5·|H| + 0.3·|F − {nodule}| + 0.2·(A − 55)/20 + U,   U ~ N(0, 0.6²)
+    severity S = 1.5·|H| + 0.2·|F − {nodule}| + 0.1·(A − 55)/20 + U,   U ~ N(0, 0.5²)
+    haze = clip(0.1·|H| + N(0, 0.2²), 0, 1)    (a lighter lung field; the rest of X ignores H)
 
     demo_diagnostic  Y = [Cardiomegaly ∈ M]   in the report (a keyword rule recovers it) and
                                               drawn in X (heart width); τ = 2.5 as MIMIC 5x1200
@@ -64,8 +65,8 @@ HIDDEN_TERMS = {
     ),
 }
 """MeSH term groups that drive severity but are not drawn (beyond a faint haze)."""
-SEVERITY_WEIGHTS = {"hidden": 1.5, "drawn": 0.3, "age": 0.2, "noise": 0.6}
-HAZE = {"per_hidden": 0.15, "noise": 0.2}
+SEVERITY_WEIGHTS = {"hidden": 1.5, "drawn": 0.2, "age": 0.1, "noise": 0.5}
+HAZE = {"per_hidden": 0.1, "noise": 0.2}
 
 
 def _patients(n: int, rng: np.random.Generator) -> list[int]:
