@@ -81,3 +81,14 @@ def test_command_table_without_tiny(capsys):
     out = capsys.readouterr().out
     assert "biovil_t" in out and "196x512" in out
     assert "tiny_vit" not in out and "cxr_bert" not in out
+
+
+def test_importing_the_package_switches_hugging_face_offline():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    code = "import raypi.encoders, huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr[-2000:]

@@ -30,7 +30,7 @@ class BioViLTokens(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Map pixels [B, 3, 448, 448] to tokens [B, 196, 512]."""
         patches, _ = self.model.encoder(pixels, return_patch_embeddings=True)
-        return patches.flatten(2).transpose(1, 2)
+        return patches.flatten(2).transpose(1, 2).contiguous()
 
 
 def build_biovil_t() -> BioViLTokens:

@@ -31,7 +31,7 @@ class ResNetTokens(nn.Module):
         x = m.maxpool(m.relu(m.bn1(m.conv1(pixels))))
         for stage in self.stages:
             x = getattr(m, stage)(x)
-        return x.flatten(2).transpose(1, 2)
+        return x.flatten(2).transpose(1, 2).contiguous()
 
 
 def build_resnet(depth: int) -> ResNetTokens:
