@@ -1,8 +1,9 @@
 """Seeded, patient-grouped train/validation splits, nested training subsets, and a leak check.
 
-Everything random here draws from a ``numpy`` generator seeded by a ``SeedSequence`` built from
-the task name (via SHA-256, never ``hash()``), the seed and a purpose tag, and every input is
-sorted first; so a split is the same in every process, on every machine and Python version.
+Randomness here is SHA-256 of (purpose, task, seed, id): every patient or image gets a fixed
+pseudo-random key and orders are sorts by key. No ``hash()``, no global or library RNG state,
+no dependence on row order: a split is the same in every process, on every machine, under any
+Python or NumPy version.
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ def stable_seed(*parts: str | int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
+def hash_unit(*parts: str | int) -> float:
+    """Return a number in [0, 1) fixed by ``parts`` (SHA-256; the same everywhere).
+
+    Args:
+        *parts: Strings and integers, e.g. ``("split", "readmission", 3, "patient-17")``.
+
+    Returns:
+        The pseudo-random number.
+    """
+    return (stable_seed(*parts) >> 11) / float(1 << 53)  # 53 bits: exact in a float, < 1
+
+
+def _keys(ids, *parts: str | int) -> np.ndarray:
+    return np.array([hash_unit(*parts, str(item)) for item in ids])
+
+
 def rng_for(*parts: str | int) -> np.random.Generator:
     """Return a generator seeded only by ``parts`` (no global state).
 
@@ -72,18 +89,20 @@ def _check_columns(task_df: pd.DataFrame) -> None:
 
 def _patient_table(task_df: pd.DataFrame) -> pd.DataFrame:
     """One row per patient: image count and stratum (the patient's most common label)."""
-    labels = task_df.groupby("patient_id")["label"]
+    pairs = task_df.groupby(["patient_id", "label"]).size().rename("n").reset_index()
     # Ties go to the smallest label, so the stratum never depends on row order.
-    stratum = labels.agg(lambda values: int(values.value_counts().sort_index().idxmax()))
-    return pd.DataFrame({"images": labels.size(), "stratum": stratum}).sort_index()
+    pairs = pairs.sort_values(["patient_id", "n", "label"], ascending=[True, False, True])
+    stratum = pairs.drop_duplicates("patient_id").set_index("patient_id")["label"]
+    images = task_df.groupby("patient_id").size()
+    return pd.DataFrame({"images": images, "stratum": stratum.loc[images.index]}).sort_index()
 
 
-def _grouped_val_patients(task_df: pd.DataFrame, val_share: float, rng) -> set[str]:
+def _grouped_val_patients(task_df: pd.DataFrame, val_share: float, *key: str | int) -> set[str]:
     """Pick validation patients stratum by stratum until each holds ``val_share`` of its images."""
     patients = _patient_table(task_df)
     chosen: set[str] = set()
     for _, group in patients.groupby("stratum", sort=True):
-        order = rng.permutation(len(group))
+        order = np.argsort(_keys(group.index, *key), kind="stable")
         counts = group["images"].to_numpy()[order]
         target = val_share * counts.sum()
         before = np.cumsum(counts) - counts
@@ -98,7 +117,7 @@ def _fixed_val_patients(task_df: pd.DataFrame, spec: TaskSpec) -> set[str]:
     per_class = spec.fixed_split["val_per_class"]
     total = task_df.groupby("label").size()
     share = float(min(1.0, per_class * len(total) / max(1, total.sum())))
-    return _grouped_val_patients(task_df, share, rng_for(spec.name, "fixed-split"))
+    return _grouped_val_patients(task_df, share, "fixed-split", spec.name)
 
 
 def _split_from_column(task_df: pd.DataFrame, spec: TaskSpec) -> pd.Series:
@@ -133,7 +152,7 @@ def split_task(task_df: pd.DataFrame, spec: TaskSpec, seed: int) -> Split:
             val_patients = _fixed_val_patients(frame, spec)
         else:
             val_patients = _grouped_val_patients(
-                frame, spec.val_share, rng_for(spec.name, int(seed), "split")
+                frame, spec.val_share, "split", spec.name, int(seed)
             )
         is_val = frame["patient_id"].isin(val_patients)
     train, val = frame[~is_val], frame[is_val]
@@ -172,15 +191,16 @@ def nested_order(split_or_train_df: Split | pd.DataFrame, seed: int) -> list[str
         All training image ids, ordered.
     """
     ids, labels = _pool(split_or_train_df)
-    rng = rng_for("subset", int(seed))
+    order_keys = _keys(ids, "subset", int(seed))
     if labels is None:
-        return [str(i) for i in ids[rng.permutation(len(ids))]]
+        return [str(i) for i in ids[np.argsort(order_keys, kind="stable")]]
+    jitter = _keys(ids, "subset-jitter", int(seed))
     keys = np.empty(len(ids))
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        ranks = rng.permutation(len(members))
+        ranks = np.argsort(np.argsort(order_keys[members], kind="stable"), kind="stable")
         # Each class's i-th pick sits at (i + jitter) / class size on a shared [0, 1) axis.
-        keys[members] = (ranks + rng.random(len(members))) / len(members)
+        keys[members] = (ranks + jitter[members]) / len(members)
     return [str(i) for i in ids[np.lexsort((ids, keys))]]
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from raypi.splits import (
+    _patient_table,
     find_leaks,
     nested_order,
     split_frames,
@@ -106,6 +107,23 @@ def test_stable_seed_is_pinned():
     # A pinned value: changing the derivation would silently change every published split.
     assert stable_seed("readmission", 0, "split") == 1537596616277559168
     assert stable_seed("a", 1) != stable_seed("a", 2)
+
+
+def test_split_and_subset_are_pinned():
+    # Hard-coded outputs: any change to the derivation would silently change published splits.
+    rows = [(f"i{k}", f"p{k // 2}", k % 2) for k in range(24)]
+    frame = pd.DataFrame(rows, columns=["image_id", "patient_id", "label"])
+    split = split_task(frame, get_task("readmission"), 0)
+    assert split.val_ids == ("i12", "i13", "i6", "i7", "i8", "i9")
+    assert training_subset(split, 6, 0) == ["i2", "i21", "i10", "i17", "i0", "i3"]
+
+
+def test_patient_stratum_ties_go_to_smallest_label():
+    frame = pd.DataFrame(
+        {"image_id": ["a", "b", "c"], "patient_id": ["p", "p", "q"], "label": [1, 0, 1]}
+    )
+    assert _patient_table(frame)["stratum"].to_dict() == {"p": 0, "q": 1}
+    assert _patient_table(frame.iloc[::-1])["stratum"].to_dict() == {"p": 0, "q": 1}
 
 
 def test_subsets_are_nested_and_stratified(table):
