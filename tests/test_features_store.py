@@ -100,9 +100,13 @@ def test_late_duplicate_shards_are_dropped(tmp_path):
         load(root, "enc", ["a", "b"], views=0).float(),
         torch.stack([token_value(0, 0), token_value(1, 0)]).half().float(),
     )
-    assert store.drop_duplicate_shards(root, "enc", schema.IMAGE_KEYS) == 1
+    assert store.drop_duplicate_shards(root, "enc", schema.IMAGE_KEYS) >= 1
     index = store.read_index(root, "enc", schema.IMAGE_KEYS)
-    assert sorted(index["image_id"]) == ["a", "b"]
+    assert sorted(index["image_id"]) == ["a", "b"]  # which copy survives does not matter
+    assert torch.equal(
+        load(root, "enc", ["a", "b"], views=0).float(),
+        torch.stack([token_value(0, 0), token_value(1, 0)]).half().float(),
+    )
 
 
 def test_temporaries_are_invisible_and_shards_self_describing(tmp_path):

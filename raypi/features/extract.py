@@ -22,7 +22,6 @@ import pandas as pd
 
 from raypi.data.tables import read_dataset
 from raypi.features import _tokens, schema, store
-from raypi.features._identity import preprocessing_fingerprint, weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +127,11 @@ def extract(
     return summaries
 
 
-def _identity(spec, weights_path, config: ExtractOptions) -> dict:
+def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
     """Return the manifest fields a store must share with this run."""
+    # Imported here: it loads the encoder registry, which readers of features never need.
+    from raypi.features._identity import preprocessing_fingerprint, weights_fingerprint
+
     fingerprint = weights_fingerprint(spec.build(weights_path))
     base = {
         "format": store.FORMAT,
@@ -192,7 +194,9 @@ def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
 
 
 def _extract_one(spec, weights_path, table, dataset_root, out, config) -> EncoderSummary:
-    identity = _identity(spec, weights_path, config)
+    from raypi.features import _pipeline  # Ray loads only when extracting
+
+    identity = _store_identity(spec, weights_path, config)
     manifest = _open_store(out, identity, config.overwrite)
     done_views = list(manifest["views"]) if manifest else []
     if spec.kind == "image":
@@ -201,6 +205,8 @@ def _extract_one(spec, weights_path, table, dataset_root, out, config) -> Encode
     else:
         wanted_views = [0]
         todo, no_report = _missing_reports(table, out, spec.name)
+    # Until the run ends, the manifest keeps the views of the last *completed* run.
+    progress = {"views": wanted_views, "rows": int(todo.attrs["rows"])}
     store.write_manifest(
         out,
         spec.name,
@@ -209,45 +215,36 @@ def _extract_one(spec, weights_path, table, dataset_root, out, config) -> Encode
             **identity,
             "views": done_views,
             "complete": False,
-            "in_progress": {"views": wanted_views, "rows": int(todo.attrs["rows"])},
+            "in_progress": progress,
         },
     )
-    from raypi.features import _pipeline  # Ray loads only when extracting
-
     start = time.perf_counter()
     statuses = _pipeline.run(spec, weights_path, identity, todo, dataset_root, out, config)
     seconds = time.perf_counter() - start
     failed = statuses[statuses["error"] != ""]
-    skipped = no_report + _skip_entries(failed)
-    dropped = store.drop_duplicate_shards(out, spec.name, _keys(spec))
-    if dropped:
-        log.warning(
-            "%s: removed %d shards duplicated by a killed run's late writes", spec.name, dropped
-        )
-    rows_total = len(store.read_index(out, spec.name, _keys(spec)))
-    store.write_manifest(
-        out,
-        spec.name,
-        {
-            **identity,
-            "views": wanted_views,
-            "complete": True,
-            "rows": rows_total,
-            "skipped": skipped,
-            "dataset": str(dataset_root),
-            "raypi_version": _version(),
-            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+    rows_total = _finish(
+        out, spec, identity, wanted_views, no_report + _skip_entries(failed), dataset_root
     )
     return EncoderSummary(
-        encoder=spec.name,
-        rows_written=int((statuses["error"] == "").sum()),
-        rows_skipped=len(failed) + len(no_report),
-        rows_total=rows_total,
-        seconds=seconds,
+        encoder=spec.name, rows_written=int((statuses["error"] == "").sum()),
+        rows_skipped=len(failed) + len(no_report), rows_total=rows_total, seconds=seconds,
         forward_seconds=float(statuses["seconds"].sum()),
         bytes_written=int(statuses["bytes"].sum()),
-    )
+    )  # fmt: skip
+
+
+def _finish(out, spec, identity, views, skipped, dataset_root) -> int:
+    """Drop late duplicate shards, write the completed manifest; return the stored rows."""
+    dropped = store.drop_duplicate_shards(out, spec.name, _keys(spec))
+    if dropped:
+        log.warning("%s: removed %d shards duplicated by a killed run", spec.name, dropped)
+    rows_total = len(store.read_index(out, spec.name, _keys(spec)))
+    store.write_manifest(out, spec.name, {
+        **identity, "views": views, "complete": True, "rows": rows_total, "skipped": skipped,
+        "dataset": str(dataset_root), "raypi_version": _version(),
+        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })  # fmt: skip
+    return rows_total
 
 
 def _keys(spec) -> tuple[str, ...]:
