@@ -136,6 +136,7 @@ def bench_encoder(name: str, root: Path, frame: pd.DataFrame, args, work: Path) 
         "pipeline over raw forward": pipeline / raw - 1,
         "steady plain img/s": plain_steady,
         "steady pipeline img/s": steady_rate(shards),
+        "pipeline over its own forward": pipeline / summary.forward_seconds - 1,
         "pipeline forward s": summary.forward_seconds,
         "pipeline wall s": pipeline,
     }

@@ -169,3 +169,19 @@ def test_token_reductions():
         reduce_tokens(torch.randn(1, 49, 8), "cls", 1, cls=False)
     with pytest.raises(ValueError, match="only to tokens='all'"):
         reduced_shape((49, 8), "mean", 2, False)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"views": -1}, "views must be >= 0"),
+        ({"dtype": "int8"}, "unknown feature dtype"),
+        ({"max_text_length": 1}, "max_text_length"),
+        ({"tokens": "max"}, "tokens must be one of"),
+    ],
+)
+def test_extract_rejects_bad_options_before_any_work(tmp_path, options, message):
+    from raypi.features import extract
+
+    with pytest.raises(ValueError, match=message):
+        extract(str(tmp_path / "no-dataset"), ["tiny_vit"], str(tmp_path / "out"), **options)

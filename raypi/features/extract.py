@@ -114,7 +114,7 @@ def extract(
     from raypi.features import _pipeline
 
     config = replace(ExtractOptions(views=views), **options)
-    schema.storage_dtype(config.dtype)
+    _validate(config)
     table = read_dataset(dataset_root)
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
     _pipeline.ensure_ray()
@@ -125,6 +125,19 @@ def extract(
         log.info("%s", summary.line())
         summaries.append(summary)
     return summaries
+
+
+def _validate(config: ExtractOptions) -> None:
+    """Reject impossible options before any work starts."""
+    schema.storage_dtype(config.dtype)
+    if config.views < 0:
+        raise ValueError(f"views must be >= 0 (augmented views besides view 0), got {config.views}")
+    if config.max_text_length < 2:
+        raise ValueError(f"max_text_length must be >= 2, got {config.max_text_length}")
+    if config.batch_size is not None and config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
+    if config.tokens not in _tokens.MODES or config.pool < 1:
+        raise ValueError(f"tokens must be one of {_tokens.MODES} and pool >= 1")
 
 
 def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
