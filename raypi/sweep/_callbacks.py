@@ -35,20 +35,20 @@ def error_text(error, attempts: int) -> str:
 class FailureRecorder(tune.Callback):
     """Write a ``failed`` trials row when Tune gives a trial up."""
 
-    def __init__(self, sweep: str, results_dir: str, trials: dict[str, dict]) -> None:
-        self.sweep = sweep
-        self.results_dir = results_dir
-        self.trials = trials
+    def __init__(self, plan) -> None:
+        self.plan = plan
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         """Record the trial with its error (called after the last retry failed)."""
-        key = trial.config["trial_key"]
+        from raypi.sweep.trainable import resolve_trial
+
+        config = resolve_trial(trial.config, self.plan)
         error = trial.get_pickled_error() or trial.get_error()
         row = results.trial_row(
-            self.sweep,
-            self.trials[key],
+            self.plan.sweep,
+            config.to_dict(),
             results.FAILED,
             error=error_text(error, int(trial.num_failures)),
             finished_at=results.now(),
         )
-        results.write_trial(self.results_dir, row)
+        results.write_trial(self.plan.results, row)

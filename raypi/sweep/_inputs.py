@@ -7,14 +7,20 @@ exception raised inside a trial can carry report text.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from raypi import io
 from raypi.train import FitData
 
 
+@functools.lru_cache(maxsize=64)
 def read_split(root: str, task_name: str, seed: int):
     """Return the seed's train/validation split of a task (report text is never read).
+
+    Cached per process: Tune reuses trial actors, and a split is a pure function of its
+    inputs (task tables are written once).
 
     Args:
         root: Dataset root.

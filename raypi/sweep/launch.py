@@ -114,7 +114,7 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
-    _connect(address, dashboard)
+    connect(address, dashboard)
     if prepare_demo:
         _demo.ensure_demo_inputs(spec)
     trials = expand(spec)
@@ -131,7 +131,7 @@ def run_sweep(
 
 def _run_stages(spec, trials, out, options, outcome) -> None:
     first, second = stages(trials)
-    done = _done(out, options)
+    done = done_keys(out, options)
     outcome.skipped = sum(t.trial_key in done for t in trials)
     todo = [t for t in first if t.trial_key not in done]
     outcome.ran["stage1"] = len(todo)
@@ -140,18 +140,20 @@ def _run_stages(spec, trials, out, options, outcome) -> None:
     todo = [t for t in second if t.trial_key not in done]
     orphans = [t for t in todo if recorded.get(t.teacher_key) != results.OK]
     for student in orphans:
-        _record_orphan(spec.name, out, student, recorded.get(student.teacher_key))
+        record_orphan(spec.name, out, student, recorded.get(student.teacher_key))
     todo = [t for t in todo if t not in orphans]
     outcome.ran["stage2"] = len(todo)
     _run_stage(spec, "stage2", todo, out, options)
 
 
-def _done(out: str, options: LaunchOptions) -> set[str]:
+def done_keys(out: str, options: LaunchOptions) -> set[str]:
+    """Return the keys of trials a rerun skips (ok ones; failed too without retry_failed)."""
     keep = {results.OK} if options.retry_failed else {results.OK, results.FAILED}
     return {key for key, status in results.statuses(out).items() if status in keep}
 
 
-def _record_orphan(sweep: str, out: str, student: TrialConfig, teacher_status) -> None:
+def record_orphan(sweep: str, out: str, student: TrialConfig, teacher_status) -> None:
+    """Record a student whose teacher has no ok result as failed, without training it."""
     reason = "failed" if teacher_status == results.FAILED else "has no result"
     row = results.trial_row(
         sweep,
@@ -168,23 +170,53 @@ def _run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, option
         return
     from ray import tune
 
-    plan = TrialPlan(
-        spec.name, out, {t.trial_key: t.to_dict() for t in todo}, options.cpus_per_trial
+    run_tuner(
+        spec,
+        stage,
+        make_plan(spec, todo, out, options),
+        {"trial_key": tune.grid_search([t.trial_key for t in todo])},
+        bundles_for(spec, todo, options),
+        options,
     )
+
+
+def make_plan(spec: SweepSpec, todo: list[TrialConfig], out: str, options) -> TrialPlan:
+    """Return the plan shared by the trials of one Tune run."""
+    trials = {t.trial_key: t.to_dict() for t in todo}
+    return TrialPlan(spec.name, out, trials, options.cpus_per_trial)
+
+
+def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options, search=None):
+    """Run one Tune experiment of ``train_trial`` over ``param_space``.
+
+    Args:
+        spec: The sweep.
+        stage: Experiment name prefix (``stage1``, ``stage2``, ``search``).
+        plan: The trials' shared plan.
+        param_space: Tune's parameter space (a grid of keys, or a searched space).
+        bundles: Resource bundle per trial key (or search point key).
+        options: Launch options.
+        search: ``(search_alg, num_samples)`` for a searched space; None for a grid.
+    """
+    from ray import tune
+
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, plan=plan), _Resources(_bundles(spec, todo, options))
+        tune.with_parameters(train_trial, plan=plan), _Resources(bundles)
     )
+    search_alg, samples = search or (None, 1)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial_key": tune.grid_search([t.trial_key for t in todo])},
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode="max",
+            search_alg=search_alg,
+            num_samples=samples,
             max_concurrent_trials=options.max_concurrent_trials,
             # A fresh process per trial would re-import torch for seconds of head training.
             reuse_actors=True,
         ),
-        run_config=_run_config(spec, stage, out, options, plan),
+        run_config=_run_config(spec, stage, plan.results, options, plan),
     )
     tuner.fit()
 
@@ -202,12 +234,13 @@ def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialP
         storage_path=storage,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
-        callbacks=[FailureRecorder(spec.name, out, plan.trials)],
+        callbacks=[FailureRecorder(plan)],
         verbose=options.verbose,
     )
 
 
-def _bundles(spec: SweepSpec, todo: list[TrialConfig], options: LaunchOptions) -> dict:
+def bundles_for(spec: SweepSpec, todo: list[TrialConfig], options: LaunchOptions) -> dict:
+    """Return the resource bundle of each trial key (GPUs when the cluster has them)."""
     import ray
 
     use_gpu = options.use_gpu
@@ -244,10 +277,11 @@ class _Resources:
     def __call__(self, config: dict):
         from ray import tune
 
-        return tune.PlacementGroupFactory([self.bundles[config["trial_key"]]])
+        key = config.get("trial_key") or config["point"]
+        return tune.PlacementGroupFactory([self.bundles[key]])
 
 
-def _connect(address: str | None, dashboard: bool) -> None:
+def connect(address: str | None, dashboard: bool) -> None:
     """Join ``address`` or start a local Ray (dashboard on 127.0.0.1) unless connected."""
     import ray
 

@@ -100,3 +100,28 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     print(outcome.summary())
     return 0 if outcome.failed == 0 else 1
+
+
+def run_search_from_args(args: argparse.Namespace) -> int:
+    """Run the λ/τ search the command line describes (needs ``args.samples``).
+
+    Args:
+        args: Parsed sweep options plus ``samples``.
+
+    Returns:
+        Exit code: 0 when every trial is ok, 1 when some failed.
+    """
+    from raypi.sweep.config import load_spec
+    from raypi.sweep.search import SearchSpace, run_lambda_search
+
+    outcome = run_lambda_search(
+        load_spec(args.config),
+        space=SearchSpace(samples=args.samples),
+        storage=args.storage,
+        address=args.address,
+        smoke_test=args.smoke_test,
+        options=launch_options(args),
+        dashboard=not args.no_dashboard,
+    )
+    print(outcome.summary())
+    return 0 if outcome.failed == 0 else 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -47,7 +47,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     from ray import tune
 
     started = results.now()
-    trial = TrialConfig.from_dict(plan.trials[config["trial_key"]])
+    trial = resolve_trial(config, plan)
     torch.set_num_threads(threads_for(plan.cpus))
     device, gpu_ids = _device()
     _write_resolved_config(trial)
@@ -72,6 +72,26 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     )
     results.write_trial(plan.results, row, fit_result.history)
     _report_epochs(tune, fit_result.history)
+
+
+def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
+    """Return the trial a Tune config stands for.
+
+    Grid trials carry ``trial_key``; searched students carry ``point`` (the key of a student
+    whose λ and τ are unset) and the sampled ``lam`` and ``tau``, rounded to 3 decimals so
+    equal values give equal keys.
+
+    Args:
+        config: Tune's config of the trial.
+        plan: The stage's plan.
+
+    Returns:
+        The trial's config.
+    """
+    if "trial_key" in config:
+        return TrialConfig.from_dict(plan.trials[config["trial_key"]])
+    point = TrialConfig.from_dict(plan.trials[config["point"]])
+    return replace(point, lam=round(float(config["lam"]), 3), tau=round(float(config["tau"]), 3))
 
 
 def _fit(trial: TrialConfig, results_dir: str, device: str):

@@ -1,0 +1,140 @@
+"""Optuna search over a student's λ and τ, one search per grid point, through Ray Tune.
+
+The grid (task × encoder × text encoder × size × seed × head × method) stays outside the
+searcher: each point gets its own Optuna search over λ ∈ [0, 1] and τ (log-uniform), after
+stage 1 has trained the teachers once. Every sampled student is an ordinary trial with its own
+``trial_key`` and row in ``trials.parquet``. A rerun hands the students already recorded for a
+point to Optuna as evaluated points and samples only the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from raypi.sweep import _demo, launch, results
+from raypi.sweep.config import spec_to_dict
+from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the searcher samples per grid point."""
+
+    samples: int = 8
+    """Students trained per grid point (recorded ones included)."""
+    lam: tuple[float, float] = (0.0, 1.0)
+    """Range of λ (uniform)."""
+    tau: tuple[float, float] = (0.1, 5.0)
+    """Range of τ (log-uniform)."""
+    seed: int = 0
+    """Seed of Optuna's sampler."""
+
+
+def search_points(students: list[TrialConfig]) -> list[TrialConfig]:
+    """Return the distinct grid points of ``students``: the students with λ and τ unset."""
+    points = {}
+    for student in students:
+        point = replace(student, lam=None, tau=None)
+        points.setdefault(point.trial_key, point)
+    return list(points.values())
+
+
+def run_lambda_search(
+    spec: SweepSpec,
+    *,
+    space: SearchSpace | None = None,
+    storage: str | None = None,
+    address: str | None = None,
+    smoke_test: bool = False,
+    options: launch.LaunchOptions | None = None,
+    prepare_demo: bool = True,
+    dashboard: bool = True,
+) -> launch.SweepOutcome:
+    """Train the sweep's teachers, then search λ and τ of its students per grid point.
+
+    Args:
+        spec: The sweep; its students' grid points are searched (their λ/τ lists are ignored).
+        space: Search settings; defaults when None (2 samples in a smoke test).
+        storage: Results folder or ``s3://`` prefix (default ``./results``).
+        address: Ray cluster address; a local Ray when None.
+        smoke_test: Search the smallest sweep of the same shape.
+        options: How to run.
+        prepare_demo: Build the demo data and features when missing.
+        dashboard: Start the dashboard (127.0.0.1) with a local Ray.
+
+    Returns:
+        The outcome.
+    """
+    space = space or SearchSpace()
+    if smoke_test:
+        spec, space = spec.smoke(), replace(space, samples=2)
+    options = options or launch.LaunchOptions()
+    out = launch.results_dir(spec.name, storage)
+    launch.connect(address, dashboard)
+    if prepare_demo:
+        _demo.ensure_demo_inputs(spec)
+    first, students = stages(expand(spec))
+    resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space)}
+    results.write_sweep_yaml(out, resolved)
+    outcome = launch.SweepOutcome(spec.name, out, total=len(first))
+    try:
+        done = launch.done_keys(out, options)
+        todo = [t for t in first if t.trial_key not in done]
+        outcome.ran["stage1"] = len(todo)
+        launch._run_stage(spec, "stage1", todo, out, options)
+        recorded = results.statuses(out)
+        for point in search_points(students):
+            if recorded.get(point.teacher_key) != results.OK:
+                continue
+            outcome.ran["stage2"] = outcome.ran.get("stage2", 0) + _search(
+                spec, point, space, out, options
+            )
+    finally:
+        table, _ = results.collect(out)
+        outcome.total = len(table)
+        outcome.ok = int((table["status"] == results.OK).sum())
+        outcome.failed = int((table["status"] == results.FAILED).sum())
+    return outcome
+
+
+def _search(spec, point: TrialConfig, space: SearchSpace, out: str, options) -> int:
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    previous = _recorded(out, point)
+    remaining = space.samples - len(previous)
+    if remaining <= 0:
+        return 0
+    searcher = OptunaSearch(
+        metric=launch.METRIC,
+        mode="max",
+        seed=space.seed,
+        points_to_evaluate=[{"lam": lam, "tau": tau} for lam, tau, _ in previous] or None,
+        evaluated_rewards=[auc for _, _, auc in previous] or None,
+    )
+    param_space = {
+        "point": point.trial_key,
+        "lam": tune.uniform(*space.lam),
+        "tau": tune.loguniform(*space.tau),
+    }
+    plan = launch.make_plan(spec, [point], out, options)
+    bundles = launch.bundles_for(spec, [point], options)
+    launch.run_tuner(
+        spec, "search", plan, param_space, bundles, options, search=(searcher, remaining)
+    )
+    return remaining
+
+
+def _recorded(out: str, point: TrialConfig) -> list[tuple[float, float, float]]:
+    """Return ``(λ, τ, best AUC)`` of the students of ``point`` recorded ok so far."""
+    from raypi import io
+
+    if not io.exists(io.join(out, "parts", "trials")):
+        return []
+    table = results.collect(out)[0]
+    same = table["status"] == results.OK
+    keyed = ("task", "encoder", "text_encoder", "method", "head", "size", "seed", "lr", "epochs")
+    for column in keyed:
+        same &= table[column].astype(object).eq(getattr(point, column))
+    rows = table[same & table["teacher_key"].eq(point.teacher_key)]
+    return [(float(r.lam), float(r.tau), float(r.auc_best)) for r in rows.itertuples()]

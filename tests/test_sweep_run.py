@@ -1,0 +1,215 @@
+"""Sweeps on one real local Ray: teacher reuse, resume after a killed driver, failures, S3."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from raypi import io
+from raypi.sweep import (
+    Grid,
+    LaunchOptions,
+    SweepSpec,
+    expand,
+    load_spec,
+    read_epochs,
+    read_trials,
+    run_sweep,
+    spec_to_dict,
+    stages,
+)
+from raypi.sweep import results as sweep_results
+from raypi.sweep.synthetic import make_synthetic_study
+
+ray = pytest.importorskip("ray")
+REPO = Path(__file__).resolve().parents[1]
+QUIET = LaunchOptions(max_failures=1, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_server, tmp_path_factory):
+    """One local Ray for the module, started after the S3 server so workers see its endpoint."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_synthetic_study(
+        str(tmp_path_factory.mktemp("study")), image_encoders=("tiny_vit", "tiny_resnet")
+    )
+
+
+def grid(**changes) -> Grid:
+    values = dict(
+        tasks=("demo_prognostic",),
+        encoders=("tiny_vit",),
+        text_encoders=("tiny_bert",),
+        seeds=(0, 1),
+        sizes=(40,),
+        epochs=2,
+        lams=(0.3, 0.7),
+        taus=(0.5, 2.0),
+    )
+    return Grid(**{**values, **changes})
+
+
+def spec(study, name="sweep", **changes) -> SweepSpec:
+    return SweepSpec(name=name, grids=(grid(**changes),), data={"demo": study})
+
+
+@pytest.fixture(scope="module")
+def full_run(cluster, study, tmp_path_factory):
+    storage = str(tmp_path_factory.mktemp("full"))
+    outcome = run_sweep(spec(study), storage=storage, options=QUIET)
+    return outcome, storage
+
+
+def test_each_teacher_is_trained_once_for_all_its_students(full_run, study):
+    outcome, _ = full_run
+    first, second = stages(expand(spec(study)))
+    teacher_keys = {t.teacher_key for t in second}
+    # 2 seeds × (teacher, image): 4 teachers serve 2 seeds × 2 methods × 2 λ × 2 τ = 16 students.
+    assert len(teacher_keys) == 4 and len(second) == 16
+    assert outcome.ran == {"stage1": len(first), "stage2": 16}
+    assert len(first) == 4
+    trials = read_trials(outcome.results)
+    assert trials["trial_key"].is_unique and len(trials) == 20
+    assert (trials["status"] == "ok").all(), trials["error"].dropna().tolist()
+    assert set(trials.loc[trials["method"].isin(["distill", "self_distill"]), "teacher_key"]) == (
+        teacher_keys
+    )
+    stored = io.listdir(io.join(outcome.results, "teachers"))
+    assert sorted(stored) == sorted(f"{key}.parquet" for key in teacher_keys)
+
+
+def test_results_hold_configs_metrics_and_epochs(full_run):
+    outcome, _ = full_run
+    trials, epochs = read_trials(outcome.results), read_epochs(outcome.results)
+    assert list(trials.columns) == sweep_results.TRIALS_SCHEMA.names
+    assert trials["auc_best"].between(0, 1).all() and (trials["best_epoch"] >= 1).all()
+    assert len(epochs) == 2 * len(trials)
+    assert set(epochs["trial_key"]) == set(trials["trial_key"])
+    students = trials[trials["method"] == "distill"]
+    assert set(students["tau"]) == {0.5, 2.0} and set(students["lam"]) == {0.3, 0.7}
+    assert trials.loc[trials["method"] == "teacher", "lam"].isna().all()
+    resolved = yaml.safe_load(io.read_bytes(io.join(outcome.results, "sweep.yaml")))
+    assert resolved["sweep"]["grids"][0]["lams"] == [0.3, 0.7]
+
+
+def test_teacher_probabilities_follow_each_students_tau(full_run):
+    outcome, _ = full_run
+    trials = read_trials(outcome.results)
+    key = trials.loc[trials["method"] == "teacher", "trial_key"].iloc[0]
+    ids = io.read_parquet(sweep_results.teacher_path(outcome.results, key))["image_id"]
+    ids = ids.to_pylist()[:5]
+    sharp = sweep_results.teacher_probs(outcome.results, key, ids, 0.25)
+    soft = sweep_results.teacher_probs(outcome.results, key, ids, 4.0)
+    assert sharp.shape == (5, 2)
+    assert (sharp.max(1).values >= soft.max(1).values).all()
+
+
+def test_rerun_trains_nothing_and_keeps_rows(full_run, study):
+    outcome, storage = full_run
+    before = read_trials(outcome.results)
+    again = run_sweep(spec(study), storage=storage, options=QUIET)
+    assert again.ran == {"stage1": 0, "stage2": 0} and again.skipped == 20
+    after = read_trials(outcome.results)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path):
+    # "c2l" has no features in the synthetic store: every attempt raises.
+    broken = SweepSpec(
+        name="broken",
+        grids=(grid(encoders=("c2l",), seeds=(0,), lams=(0.5,), taus=(1.0,)),),
+        data={"demo": study},
+    )
+    outcome = run_sweep(broken, storage=str(tmp_path), options=QUIET)
+    trials = read_trials(outcome.results).set_index("method")
+    assert (trials["status"] == "failed").all() and len(trials) == 4
+    error = trials.loc["image", "error"]
+    assert error.startswith("StoreError: no features of encoder 'c2l'")
+    assert error.endswith("(2 attempts)")  # max_failures=1: one retry
+    assert "student not trained" in trials.loc["distill", "error"]
+    assert read_epochs(outcome.results).empty
+
+
+def _parts(results: str) -> int:
+    return len(io.listdir(io.join(results, "parts", "trials")))
+
+
+def test_resume_after_killing_the_driver(cluster, study, full_run, tmp_path):
+    """A driver killed mid-sweep, then rerun, gives the uninterrupted run's rows, none twice."""
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(spec_to_dict(spec(study))))  # same keys as full_run
+    killed = str(tmp_path / "killed")
+    command = [sys.executable, str(REPO / "sweeps" / "distill_grid.py"), "--config", str(config)]
+    command += ["--address", cluster, "--max-failures", "1", "--verbose", "0"]
+    driver = subprocess.Popen(
+        command + ["--storage", killed], start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    results = io.join(killed, "sweep")
+    deadline = time.monotonic() + 180
+    while _parts(results) < 3 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished = sweep_results.statuses(results)
+    assert 0 < len(finished) < 20, "the driver should die mid-sweep"
+    first_rows = pd.read_parquet(io.join(results, "parts", "trials"))
+
+    resumed = run_sweep(load_spec(str(config)), storage=killed, options=QUIET)
+    assert resumed.skipped >= len(finished)
+    a, b = read_trials(resumed.results), read_trials(full_run[0].results)
+    assert a["trial_key"].is_unique and len(a) == len(b) == 20
+    assert list(a["trial_key"]) == list(b["trial_key"])
+    assert (a["status"] == "ok").all()
+    pd.testing.assert_series_equal(a["auc_best"], b["auc_best"], atol=1e-6)
+    # Trials finished before the kill were not trained again.
+    kept = a.set_index("trial_key").loc[first_rows["trial_key"], "finished_at"]
+    assert (kept.to_numpy() == first_rows["finished_at"].to_numpy()).all()
+    epochs = read_epochs(resumed.results)
+    assert not epochs.duplicated(["trial_key", "epoch"]).any() and len(epochs) == 40
+
+
+@pytest.mark.parametrize(
+    "script", ["distill_grid", "sample_efficiency", "ablations", "tune_lambda"]
+)
+def test_sweep_script_smoke_test(cluster, study, tmp_path, script):
+    """Each script runs its demo config's smoke test (here on the synthetic study's data)."""
+    config = yaml.safe_load((REPO / "sweeps" / "configs" / f"{script}_demo.yaml").read_text())
+    config["data"] = {"demo": {"root": study.root, "features": study.features}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    module = runpy.run_path(str(REPO / "sweeps" / f"{script}.py"))
+    argv = ["--smoke-test", "--config", str(tmp_path / "config.yaml"), "--verbose", "0"]
+    assert module["main"](argv + ["--storage", str(tmp_path)]) == 0
+    trials = read_trials(str(tmp_path / f"{config['name']}_smoke"))
+    assert len(trials) >= 1 and (trials["status"] == "ok").all()
+    assert trials["epochs"].eq(2).all() and trials["seed"].nunique() == 1
+
+
+def test_s3_storage_and_s3_data(cluster, s3_server):
+    bucket = "s3://raypi-test/sweep-test"
+    remote = make_synthetic_study(f"{bucket}/study", images=120)
+    remote_spec = SweepSpec(
+        name="on_s3",
+        grids=(grid(seeds=(0,), lams=(0.5,), taus=(1.0,), methods=("image", "self_distill")),),
+        data={"demo": remote},
+    )
+    outcome = run_sweep(remote_spec, storage=f"{bucket}/results", options=QUIET)
+    assert outcome.results == f"{bucket}/results/on_s3"
+    trials = read_trials(outcome.results)
+    assert list(trials["status"]) == ["ok", "ok"]
+    assert io.exists(f"{outcome.results}/tune") or io.listdir(f"{outcome.results}/tune")
+    assert len(io.listdir(f"{outcome.results}/teachers")) == 1
