@@ -162,7 +162,7 @@ def category_axis(ax, labels: Sequence[str]) -> None:
 
 
 def shared_legend(fig, axes, order: Sequence[str] | None = None, extra=()) -> None:
-    """Put one legend for all panels below them (union of handles, first label wins).
+    """Put one legend for all panels above them (union of handles, first label wins).
 
     Args:
         fig: The figure.
@@ -185,7 +185,7 @@ def shared_legend(fig, axes, order: Sequence[str] | None = None, extra=()) -> No
     fig.legend(
         [handles[label] for label in labels],
         labels,
-        loc="lower center",
+        loc="upper center",
         frameon=False,
         ncol=ncol,
         fontsize=LABEL_SIZE,
@@ -200,26 +200,25 @@ CATEGORY_BOTTOM = 0.6
 
 
 def _layout(fig, bottom: float) -> None:
-    """Place the panels with fixed margins and room for the legend below them."""
+    """Place the panels with fixed margins and room for the legend above them."""
     nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
     width, height = fig.get_size_inches()
     legend = 0.0
     if fig.legends:
         extent = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
-        legend = extent.height / fig.dpi + 0.1
-    fig.set_size_inches(width, height + legend)
+        legend = extent.height / fig.dpi + 0.05
     total = height + legend
+    fig.set_size_inches(width, total)
     box_w = width / ncols - LEFT - RIGHT
     box_h = height / nrows - TOP - bottom
     fig.subplots_adjust(
-        left=LEFT / width, right=1 - RIGHT / width, top=1 - TOP / total,
-        bottom=(bottom + legend) / total, wspace=(LEFT + RIGHT) / box_w,
-        hspace=(TOP + bottom) / box_h,
+        left=LEFT / width, right=1 - RIGHT / width, top=1 - (TOP + legend) / total,
+        bottom=bottom / total, wspace=(LEFT + RIGHT) / box_w, hspace=(TOP + bottom) / box_h,
     )  # fmt: skip
 
 
 def save(fig, path: str, bottom: float = BOTTOM) -> None:
-    """Lay out ``fig`` leaving room for its bottom legend, write it as PNG and close it.
+    """Lay out ``fig`` leaving room for its legend on top, write it as PNG and close it.
 
     Args:
         fig: The figure from ``panel_grid``.

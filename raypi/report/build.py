@@ -29,7 +29,8 @@ def _figure_block(figure: Figure, out: str) -> str:
     if figure.table is not None and not figure.table.empty:
         write_table(figure, io.join(out, FIGURES_DIR))
         data = f"{FIGURES_DIR}/{figure.name}.csv"
-    image = f"{FIGURES_DIR}/{figure.name}.png" if figure.path else None
+    # A figure without any data is only its note on the page (its PNG says the same).
+    image = f"{FIGURES_DIR}/{figure.name}.png" if figure.path and data else None
     return page_html.figure_html(figure, image, data)
 
 

@@ -21,7 +21,9 @@ figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; border: 1px soli
 figcaption { font-size: .9rem; color: #444; margin-top: .3rem; }
 table { border-collapse: collapse; font-size: .88rem; margin: .6rem 0 1rem; }
 th, td { border: 1px solid #ddd; padding: .25rem .55rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f4; } td { white-space: nowrap; }
+td:last-child { white-space: normal; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .missing { color: #8a5a00; font-size: .88rem; } .missing li { margin: .1rem 0; }
 pre { background: #f7f7f7; padding: .8rem; overflow-x: auto; font-size: .82rem; }
 details { margin: .4rem 0 1rem; } summary { cursor: pointer; color: #1f5fa8; }

@@ -78,6 +78,14 @@ def paired_tests(differences: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
+def p_text(pvalue: float) -> str:
+    """Return a compact p-value: ``p=.31``, ``p=.004``, ``p<.001``."""
+    if pvalue < 0.001:
+        return "p<.001"
+    digits = 3 if pvalue < 0.01 else 2
+    return "p=" + f"{pvalue:.{digits}f}".lstrip("0")
+
+
 def _arm_points(
     ax, diffs: pd.DataFrame, tests: pd.DataFrame, encoders: list[str], arm: str, offset: float
 ):
@@ -114,12 +122,13 @@ def _arm_points(
             elinewidth=1,
         )
         if np.isfinite(row["t_pvalue"]):
-            # Top of the panel (kept free by the caller), so p-values never cover points.
+            # One row per student at the top of the panel (kept free by the caller), centred on
+            # the encoder, so p-values neither cover points nor run into each other.
             top = blended_transform_factory(ax.transData, ax.transAxes)
             ax.text(
-                index + offset,
-                0.97,
-                f"p={row['t_pvalue']:.2g}",
+                index,
+                0.98 - 0.075 * ARMS.index(arm),
+                p_text(row["t_pvalue"]),
                 transform=top,
                 ha="center",
                 va="top",
@@ -162,7 +171,7 @@ def paired_figure(
         ax.axhline(0, color="#333333", linewidth=0.8)
         _plot.category_axis(ax, [_labels.encoder_title(e) for e in encoders])
         low, high = ax.get_ylim()
-        ax.set_ylim(low, high + 0.12 * (high - low))
+        ax.set_ylim(low, high + 0.25 * (high - low))
         ax.set_title(panel_title(task, size), fontsize=_plot.TITLE_SIZE)
         ax.set_ylabel(f"Δ {metric_name} vs image-only", fontsize=_plot.LABEL_SIZE)
         ax.grid(axis="y", alpha=0.3)
@@ -172,6 +181,7 @@ def paired_figure(
     caption = (
         f"Per-seed paired difference in validation {metric_name}, student − image-only "
         f"model of the same seed and training subset. Diamonds: mean with {BAR_LEVEL:.0%} "
-        "t-CI; p: two-sided paired t-test (Wilcoxon signed-rank in the table below)."
+        "t-CI. Top of each panel: two-sided paired t-test p, first row distilled, second row "
+        "self-distilled (Wilcoxon signed-rank in the table below)."
     )
     return _plot.Figure(name, f"Paired differences ({metric_name})", caption, path, tests, missing)
