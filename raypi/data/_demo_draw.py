@@ -40,10 +40,15 @@ def _soft(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarr
     return out * amount * float(rng.uniform(0.9, 1.1))
 
 
-def _lungs(cx: float, cy: float, width: float) -> tuple[np.ndarray, np.ndarray]:
-    left = _ellipse(cx - 0.2 * width, cy, 0.16 * width, 0.3)
-    right = _ellipse(cx + 0.2 * width, cy, 0.16 * width, 0.3)
-    return left, right
+def _lung_boxes(cx: float, cy: float, width: float) -> tuple[tuple[float, ...], ...]:
+    """(centre x, centre y, radius x, radius y) of the left and right lung fields."""
+    return (cx - 0.2 * width, cy, 0.16 * width, 0.3), (cx + 0.2 * width, cy, 0.16 * width, 0.3)
+
+
+def _point_in(box: tuple[float, ...], rng: np.random.Generator) -> tuple[float, float]:
+    """A random point well inside an ellipse (uniform over its inner 85%)."""
+    radius, angle = 0.85 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+    return box[0] + box[2] * radius * np.cos(angle), box[1] + box[3] * radius * np.sin(angle)
 
 
 def _ribs(cy: float, aging: float, lungs: np.ndarray, phase: float) -> np.ndarray:
@@ -64,29 +69,32 @@ def _aortic_knob(cx: float, cy: float, aging: float) -> np.ndarray:
     return ring * (140.0 * max(0.0, aging - 0.35))
 
 
-def _findings(scene: Scene, rng, cx, cy, width, left, right) -> np.ndarray:
+def _window(x: float, y: float, half: float) -> tuple[slice, slice]:
+    """Pixel window of the square centred on (x, y) with half-side ``half`` (unit coordinates)."""
+    rows = slice(max(0, int((y - half) * SIZE)), max(0, min(SIZE, int((y + half) * SIZE) + 1)))
+    cols = slice(max(0, int((x - half) * SIZE)), max(0, min(SIZE, int((x + half) * SIZE) + 1)))
+    return rows, cols
+
+
+def _findings(scene: Scene, rng, cx, cy, width, boxes, lungs) -> np.ndarray:
     image = np.zeros((SIZE, SIZE), np.float32)
     if scene.effusion:
-        sides = [left, right][: int(rng.integers(1, 3))] if rng.random() < 0.5 else [right]
+        sides = (0, 1)[: int(rng.integers(1, 3))] if rng.random() < 0.5 else (1,)
         level = cy + float(rng.uniform(0.05, 0.15)) - 0.08 * np.abs(_XX - cx) / width
-        for lung in sides:
-            image += _soft(lung & (_YY > level), rng, 95.0)
+        for side in sides:
+            image += _soft(_ellipse(*boxes[side]) & (_YY > level), rng, 95.0)
     if scene.opacity:
         for _ in range(int(rng.integers(1, 4))):
-            lung = left if rng.random() < 0.5 else right
-            ys, xs = np.nonzero(lung)
-            pick = int(rng.integers(len(ys)))
-            oy, ox = ys[pick] / SIZE, xs[pick] / SIZE
+            ox, oy = _point_in(boxes[int(rng.integers(2))], rng)
             sigma = float(rng.uniform(0.045, 0.075))
-            blob = np.exp(-(((_XX - ox) ** 2 + (_YY - oy) ** 2) / (2 * sigma**2)))
-            image += blob * lung * float(rng.uniform(55, 80))
+            window = _window(ox, oy, 3 * sigma)
+            blob = np.exp(-(((_XX[window] - ox) ** 2 + (_YY[window] - oy) ** 2) / (2 * sigma**2)))
+            image[window] += blob * lungs[window] * float(rng.uniform(55, 80))
     if scene.nodule:
         for _ in range(int(rng.integers(1, 3))):
-            lung = left if rng.random() < 0.5 else right
-            ys, xs = np.nonzero(lung)
-            pick = int(rng.integers(len(ys)))
+            ox, oy = _point_in(boxes[int(rng.integers(2))], rng)
             radius = float(rng.uniform(0.015, 0.028))
-            image += _ellipse(xs[pick] / SIZE, ys[pick] / SIZE, radius, radius) * 110.0
+            image += _ellipse(ox, oy, radius, radius) * 110.0
     return image
 
 
@@ -105,8 +113,8 @@ def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     aging = float(np.clip((scene.age - 20.0) / 70.0 + rng.normal(0, 0.06), 0.0, 1.0))
     image = np.full((SIZE, SIZE), 18.0, np.float32)
     image += _ellipse(cx, cy + 0.06, 0.46 * width, 0.5) * 85.0  # soft tissue of the trunk
-    left, right = _lungs(cx, cy, width)
-    lungs = left | right
+    boxes = _lung_boxes(cx, cy, width)
+    lungs = _ellipse(*boxes[0]) | _ellipse(*boxes[1])
     image -= lungs * (60.0 - 22.0 * scene.haze)
     image += _ribs(cy, aging, lungs, float(rng.uniform(0, 2 * np.pi)))
     image += _spine(cx, aging, float(rng.choice([-0.06, 0.06])))
@@ -115,6 +123,6 @@ def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     heart_rx = ctr * 0.72 * width / 2  # thorax (lungs) spans ~0.72 of the width
     heart = _ellipse(cx + 0.03, cy + 0.17, heart_rx, 0.13 + 0.1 * (ctr - 0.42))
     image += _soft(heart & (_YY < cy + 0.3), rng, 75.0)
-    image += _findings(scene, rng, cx, cy, width, left, right)
+    image += _findings(scene, rng, cx, cy, width, boxes, lungs)
     image = image * rng.uniform(0.85, 1.15) + rng.normal(0, 6.0, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
