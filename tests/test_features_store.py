@@ -185,3 +185,18 @@ def test_extract_rejects_bad_options_before_any_work(tmp_path, options, message)
 
     with pytest.raises(ValueError, match=message):
         extract(str(tmp_path / "no-dataset"), ["tiny_vit"], str(tmp_path / "out"), **options)
+
+
+def test_actor_pool_leaves_cpus_for_decoding():
+    from raypi.encoders import ResourceHint
+    from raypi.features import ExtractOptions
+    from raypi.features._pipeline import size_pool
+
+    small = ResourceHint(gpu_memory_gb=4.0, batch_size=64)
+    cpu = size_pool(2, 0, small, ExtractOptions())
+    assert (cpu.size, cpu.num_cpus, cpu.num_gpus, cpu.device, cpu.threads) == (1, 1.0, 0, "cpu", 2)
+    gpu = size_pool(8, 4, small, ExtractOptions(gpu_memory_gb=16))
+    assert (gpu.size, gpu.num_gpus, gpu.device) == (12, 0.3, "cuda")  # 3 actors per GPU
+    assert gpu.size * gpu.num_cpus <= 8 / 2
+    big = size_pool(8, 4, ResourceHint(24.0, 64, needs_big_gpu=True), ExtractOptions())
+    assert (big.size, big.num_gpus) == (4, 1.0)

@@ -50,10 +50,16 @@ def actor_resources(spec, config) -> ActorResources:
         The pool's resources.
     """
     cluster = ray.cluster_resources()
-    cpus, gpus = float(cluster.get("CPU", 1.0)), float(cluster.get("GPU", 0.0))
+    return size_pool(float(cluster.get("CPU", 1.0)), float(cluster.get("GPU", 0.0)), spec.hint,
+                     config)  # fmt: skip
+
+
+def size_pool(cpus: float, gpus: float, hint, config) -> ActorResources:
+    """Return the actor pool for a cluster of ``cpus`` CPUs and ``gpus`` GPUs (see above)."""
     if gpus >= 1:
-        share = 1.0 if spec.hint.needs_big_gpu else spec.hint.gpu_fraction(config.gpu_memory_gb)
-        size = max(1, int(math.floor(gpus / share + 1e-9)))
+        share = 1.0 if hint.needs_big_gpu else hint.gpu_fraction(config.gpu_memory_gb)
+        # A fractional actor must fit inside one GPU: floor(1 / share) of them per device.
+        size = int(gpus) * max(1, math.floor(1 / share + 1e-9))
         per_actor_cpu = min(1.0, cpus / (2 * size))
         return ActorResources(size, per_actor_cpu, share, "cuda", 0)
     threads = config.cpu_threads or max(1, int(cpus))
