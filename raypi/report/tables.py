@@ -45,7 +45,9 @@ def text_vs_image(trials: pd.DataFrame, metric: str, selection: str = "study") -
     by = [col.TASK, col.SIZE, col.ENCODER]
     # A text-only model ignores the image encoder: one value per seed, whatever that column says.
     text_rows = rows[rows[col.METHOD] == "text"].assign(**{col.ENCODER: rows[col.TEXT_ENCODER]})
-    per_seed = text_rows.groupby([*by, col.SEED], dropna=False)["value"].mean().reset_index()
+    if text_rows.empty:
+        return pd.DataFrame(columns=columns)
+    per_seed = text_rows.groupby([*by, col.SEED])["value"].mean().reset_index()
     text = summarize(per_seed, by)
     image = summarize(rows[rows[col.METHOD] == "image"], by)
     out = []
