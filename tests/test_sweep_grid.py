@@ -195,3 +195,16 @@ def test_cluster_yaml_passes_rays_validation():
     assert any(
         "pip install" in command and "raypi" in command for command in config["setup_commands"]
     )
+
+
+def test_sweep_command_parses_its_options():
+    import argparse
+
+    from raypi.commands import sweep as command
+
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["sweep", "--config", "x.yaml", "--smoke-test", "--search"])
+    assert args.func is command.run and args.smoke_test and args.search and args.samples == 8
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sweep"])  # --config is required for the command

@@ -46,7 +46,9 @@ def cluster(s3_server, tmp_path_factory):
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     return make_synthetic_study(
-        str(tmp_path_factory.mktemp("study")), image_encoders=("tiny_vit", "tiny_resnet")
+        str(tmp_path_factory.mktemp("study")),
+        tasks=("demo_prognostic", "demo_diagnostic", "demo_auxiliary"),
+        image_encoders=("tiny_vit", "tiny_resnet"),
     )
 
 
@@ -132,16 +134,25 @@ def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path):
     # "c2l" has no features in the synthetic store: every attempt raises.
     broken = SweepSpec(
         name="broken",
-        grids=(grid(encoders=("c2l",), seeds=(0,), lams=(0.5,), taus=(1.0,)),),
+        grids=(
+            grid(
+                encoders=("c2l",),
+                methods=("image", "self_distill"),
+                seeds=(0,),
+                lams=(0.5,),
+                taus=(1.0,),
+            ),
+        ),
         data={"demo": study},
     )
     outcome = run_sweep(broken, storage=str(tmp_path), options=QUIET)
     trials = read_trials(outcome.results).set_index("method")
-    assert (trials["status"] == "failed").all() and len(trials) == 4
+    assert (trials["status"] == "failed").all() and len(trials) == 2
     error = trials.loc["image", "error"]
     assert error.startswith("StoreError: no features of encoder 'c2l'")
     assert error.endswith("(2 attempts)")  # max_failures=1: one retry
-    assert "student not trained" in trials.loc["distill", "error"]
+    assert "failed; student not trained" in trials.loc["self_distill", "error"]
+    assert outcome.ran == {"stage1": 1, "stage2": 0}
     assert read_epochs(outcome.results).empty
 
 

@@ -133,17 +133,40 @@ def _run_stages(spec, trials, out, options, outcome) -> None:
     first, second = stages(trials)
     done = done_keys(out, options)
     outcome.skipped = sum(t.trial_key in done for t in trials)
-    todo = [t for t in first if t.trial_key not in done]
-    outcome.ran["stage1"] = len(todo)
-    _run_stage(spec, "stage1", todo, out, options)
+    first = [t for t in first if t.trial_key not in done]
+    second = [t for t in second if t.trial_key not in done]
     recorded = results.statuses(out)
-    todo = [t for t in second if t.trial_key not in done]
-    orphans = [t for t in todo if recorded.get(t.teacher_key) != results.OK]
+    coming = {t.trial_key for t in first}
+    orphans = [
+        s
+        for s in second
+        if recorded.get(s.teacher_key) != results.OK and s.teacher_key not in coming
+    ]
     for student in orphans:
         record_orphan(spec.name, out, student, recorded.get(student.teacher_key))
-    todo = [t for t in todo if t not in orphans]
-    outcome.ran["stage2"] = len(todo)
-    _run_stage(spec, "stage2", todo, out, options)
+    second = [t for t in second if t not in orphans]
+    todo = first + second
+    if not todo:
+        outcome.ran = {"stage1": 0, "stage2": 0}
+        return
+    plan = make_plan(spec, todo, out, options)
+    searcher = _staged_searcher(spec, plan, first, second, recorded)
+    run_tuner(
+        spec, "sweep", plan, {}, bundles_for(spec, todo, options), options, (searcher, len(todo))
+    )
+    outcome.ran = {"stage1": len(first), "stage2": len(second) - searcher.orphans}
+
+
+def _staged_searcher(spec, plan, first, second, recorded):
+    from raypi.sweep._staged import StagedSearcher
+
+    def orphan(student_key: str, teacher_key: str) -> None:
+        student = TrialConfig.from_dict(plan.trials[student_key])
+        record_orphan(spec.name, plan.results, student, results.FAILED)
+
+    ready = {key for key, status in recorded.items() if status == results.OK}
+    students = {t.trial_key: t.teacher_key for t in second}
+    return StagedSearcher([t.trial_key for t in first], students, ready, orphan)
 
 
 def done_keys(out: str, options: LaunchOptions) -> set[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from raypi.sweep.launch import LaunchOptions
-
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | None) -> None:
     """Add the options every sweep entry point takes.
@@ -67,8 +65,10 @@ def sweep_parser(description: str, default_config: str | None) -> argparse.Argum
     return parser
 
 
-def launch_options(args: argparse.Namespace) -> LaunchOptions:
-    """Return the launch options given on the command line."""
+def launch_options(args: argparse.Namespace):
+    """Return the ``LaunchOptions`` given on the command line."""
+    from raypi.sweep.launch import LaunchOptions
+
     return LaunchOptions(
         max_failures=args.max_failures,
         use_gpu={"auto": None, "yes": True, "no": False}[args.gpu],
