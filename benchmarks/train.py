@@ -126,7 +126,7 @@ def measure_shape(name: str, spec: tuple, epochs: int, rates: dict) -> dict:
     tokens = torch.randn(samples, tokens_n, dim, generator=g)
     labels = torch.randint(0, 2, (samples,), generator=g)
     ref_flop = 3 * attention_reference_flops(tokens_n, dim) * samples
-    run_flop = 3 * attention_executed_flops(tokens_n, dim) * samples
+    run_flop = 3 * attention_executed_flops(tokens_n, dim, batch=batch) * samples
     reference = reference_epoch_seconds(tokens, labels, batch, epochs)
     row = {"shape": f"{tokens_n}x{dim}", "name": name, "samples": samples, "batch": batch}
     row["reference_fp32"] = _figures(samples, ref_flop, reference)

@@ -55,11 +55,13 @@ def _grads(output, module):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-@pytest.mark.parametrize("qkv_dim", [None, 4])  # merged bilinear scores, and separate q/k
+@pytest.mark.parametrize("qkv_dim", [None, 4])
+@pytest.mark.parametrize("merged", [True, False])  # merged bilinear scores, or separate q/k
 @pytest.mark.parametrize("masked", [False, True])
-def test_fast_attention_pool_equals_plain_computation(qkv_dim, masked):
+def test_fast_attention_pool_equals_plain_computation(qkv_dim, merged, masked):
     torch.manual_seed(1)
     pool = AttentionPool(D, qkv_dim=qkv_dim, dropout=0.2)
+    pool.merged = merged
     with torch.no_grad():  # non-trivial LayerNorm affine and biases
         for p in pool.parameters():
             p.add_(0.3 * torch.randn_like(p))

@@ -6,10 +6,12 @@ the attention weights) → mean over the attended tokens. Because the mean is li
     mean_i Σ_j A_ij v_j = (mean_i A_i) · (X W_v^T + b_v) = (ā X) W_v^T + (Σ_j ā_j) b_v,
 
 so the value projection runs on one pooled vector instead of T tokens, and the T×T×d product
-A·V becomes a vector-matrix product. When d_qkv ≥ D/2 the scores use the merged bilinear form
+A·V becomes a vector-matrix product. Where it is cheaper (many tokens per batch relative to the
+width, see ``_merged_is_cheaper``) the scores use the merged bilinear form
 q_i·k_j = x_i (W_q^T W_k) x_j^T + x_j·(W_k^T b_q) + (terms constant in j, which softmax
-ignores), replacing two T×D×d projections by one T×D×D product. Parameters, function and
-gradients are those of the plain layer (``reference_forward`` below is the check).
+ignores), replacing two T×D×d projections by one T×D×D product plus one D×d×D product per step.
+Parameters, function and gradients are those of the plain layer (``reference_forward`` below is
+the check).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class AttentionPool(nn.Module):
         self.value = nn.Linear(dim, qkv_dim)
         self.dropout = dropout
         self.scale = 1.0 / math.sqrt(qkv_dim)
-        self.merged = 2 * qkv_dim >= dim
+        self.merged: bool | None = None  # None: choose per call by cost; True/False: force
         self.out_dim = qkv_dim
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -55,13 +57,25 @@ class AttentionPool(nn.Module):
         return F.linear(pooled, self.value.weight) + bias_weight * self.value.bias
 
     def _scores(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.merged:
+        merged = self.merged
+        if merged is None:
+            merged = _merged_is_cheaper(x.shape[0] * x.shape[1], x.shape[2], self.out_dim)
+        if not merged:
             q, k = self.query(x), self.key(x)
             return torch.bmm(q, k.transpose(1, 2)) * self.scale
         bilinear = self.query.weight.t() @ self.key.weight * self.scale  # [D, D]
         key_bias = self.key.weight.t() @ self.query.bias * self.scale  # [D]
         left = torch.addmm(key_bias, x.reshape(-1, x.shape[-1]), bilinear)
         return torch.bmm(left.view_as(x), x.transpose(1, 2))
+
+
+def _merged_is_cheaper(rows: int, dim: int, qkv_dim: int) -> bool:
+    """Compare matmul FLOP of merged vs separate score projections for ``rows`` = B·T tokens.
+
+    Separate: the q and k projections, 4·rows·D·d forward. Merged: 2·rows·D² plus 2·D²·d for
+    W_q^T W_k. Backward triples both (the tokens are frozen inputs), so forward decides.
+    """
+    return 2 * rows * dim * dim + 2 * dim * dim * qkv_dim < 4 * rows * dim * qkv_dim
 
 
 def reference_forward(

@@ -18,20 +18,23 @@ def attention_reference_flops(tokens: int, dim: int, qkv_dim: int | None = None)
     return 2 * 3 * tokens * dim * d + 2 * 2 * tokens * tokens * d
 
 
-def attention_executed_flops(tokens: int, dim: int, qkv_dim: int | None = None) -> int:
+def attention_executed_flops(tokens: int, dim: int, qkv_dim: int | None = None, batch: int = 64):
     """Forward FLOP per sample that ``AttentionPool`` executes (merged scores, pooled values).
 
     Args:
         tokens: Number of tokens T.
         dim: Token width D.
         qkv_dim: Query/key/value width d (None = D).
+        batch: Batch size, over which the merged form's W_q^T W_k product is shared.
 
     Returns:
         FLOP of one forward pass of one sample.
     """
+    from raypi.train._attention import _merged_is_cheaper
+
     d = qkv_dim or dim
-    if 2 * d >= dim:
-        scores = 2 * tokens * dim * dim + 2 * tokens * tokens * dim
+    if _merged_is_cheaper(batch * tokens, dim, d):
+        scores = 2 * tokens * dim * dim + 2 * dim * dim * d / batch + 2 * tokens * tokens * dim
     else:
         scores = 2 * 2 * tokens * dim * d + 2 * tokens * tokens * d
     return scores + 2 * tokens * tokens + 2 * tokens * dim + 2 * dim * d
@@ -50,5 +53,5 @@ def batch_flops(head: str, tokens: int, dim: int, batch: int) -> int:
         FLOP of one forward pass of the batch.
     """
     if head in ("attention", "teacher", "text"):
-        return batch * attention_executed_flops(tokens, dim)
+        return batch * attention_executed_flops(tokens, dim, batch=batch)
     return batch * 8 * tokens * dim

@@ -32,10 +32,11 @@ class Placed:
 
     def train_batch(self, rows: torch.Tensor, index: torch.Tensor) -> dict:
         """Inputs of training rows ``index`` whose image is flat row ``rows`` (= index·V + view)."""
+        lengths = _take(self.train_lengths, index)
         return {
             "image": _take(self.train_image, rows),
-            "text": _take(self.train_text, index),
-            "text_lengths": _take(self.train_lengths, index),
+            "text": _trim(_take(self.train_text, index), lengths),
+            "text_lengths": lengths,
         }
 
     def eval_batch(self, split: str, start: int, end: int) -> dict:
@@ -48,10 +49,11 @@ class Placed:
         else:
             image, text, lengths = self.val_image, self.val_text, self.val_lengths
             image = None if image is None else image[start:end]
+        lengths = None if lengths is None else lengths[start:end]
         return {
             "image": None if image is None else image.float(),
-            "text": None if text is None else text[start:end].float(),
-            "text_lengths": None if lengths is None else lengths[start:end],
+            "text": None if text is None else _trim(text[start:end], lengths).float(),
+            "text_lengths": lengths,
         }
 
 
@@ -82,9 +84,11 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
         train_labels=_to(data.train_labels.long(), device),
         val_image=val_image,
         val_labels=_to(data.val_labels.long(), device),
-        train_text=_to(data.train_text, device) if uses_text else None,
+        train_text=_to(_trim(data.train_text, data.train_text_lengths), device)
+        if uses_text
+        else None,
         train_lengths=_to(data.train_text_lengths.long(), device) if uses_text else None,
-        val_text=_to(data.val_text, device) if uses_text else None,
+        val_text=_to(_trim(data.val_text, data.val_text_lengths), device) if uses_text else None,
         val_lengths=_to(data.val_text_lengths.long(), device) if uses_text else None,
         teacher_probs=_to(data.teacher_probs.float(), device) if config.distills else None,
     )
@@ -101,3 +105,15 @@ def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | No
         return None
     taken = tensor.index_select(0, index)
     return taken.float() if taken.is_floating_point() else taken
+
+
+def _trim(text: torch.Tensor | None, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    """Drop padding columns past the longest report: masking makes them inert, not free.
+
+    On an accelerator a per-batch trim would stall the queue on reading the lengths, so only
+    CPU tensors are trimmed per batch (whole tensors are trimmed once, before placement).
+    """
+    if text is None or lengths is None or text.device.type != "cpu" or len(lengths) == 0:
+        return text
+    longest = max(int(lengths.max()), 1)
+    return text[:, :longest] if longest < text.shape[1] else text

@@ -54,8 +54,13 @@ def _threads(data: FitData, config: FitConfig, device: torch.device):
     """Set torch's CPU threads for the fit and restore them afterwards."""
     threads = config.threads
     if threads is None and device.type == "cpu":
-        tokens = data.train_tokens if data.train_tokens is not None else data.train_text
-        cost = batch_flops(config.head_name, tokens.shape[-2], tokens.shape[-1], config.batch_size)
+        cost = 0
+        if config.method != "text":
+            shape = data.train_tokens.shape
+            cost += batch_flops(config.head, shape[-2], shape[-1], config.batch_size)
+        if config.method in ("teacher", "text"):
+            shape = data.train_text.shape
+            cost += batch_flops("text", shape[-2], shape[-1], config.batch_size)
         threads = 1 if cost < SMALL_BATCH_FLOPS else None
     before = torch.get_num_threads()
     if threads is not None:
