@@ -171,3 +171,13 @@ def test_demo_data_command_prints_summary(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 20 and summary["root"] == str(tmp_path)
     assert len(pd.read_parquet(tmp_path / "dataset.parquet")) == 20
+
+
+def test_demo_data_via_cli(tmp_path, capsys):
+    from raypi.cli import main
+
+    assert main(["demo-data", "--out", str(tmp_path), "--n", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["tasks"]["demo_prognostic"] == {
+        "good outcome": 10,
+        "poor outcome": 10,
+    }

@@ -209,3 +209,12 @@ def test_tasks_command_json_for_one_dataset(capsys):
     rows = json.loads(_run_tasks_command(["--dataset", "inspect", "--json"], capsys))
     assert [row["name"] for row in rows] == ["ph_12month", "readmission", "pulmonary_embolism"]
     assert rows[0]["tau"] == "0.25"
+
+
+def test_raypi_tasks_via_cli(capsys):
+    from raypi.cli import main
+
+    assert main(["tasks", "--dataset", "demo", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == ["demo_diagnostic", "demo_auxiliary", "demo_prognostic"]
+    assert rows[0]["sizes (samples→epochs)"] == "100→60, 200→45, 400→30"
