@@ -69,13 +69,13 @@ SEVERITY_WEIGHTS = {"hidden": 1.5, "drawn": 0.2, "age": 0.1, "noise": 0.5}
 HAZE = {"per_hidden": 0.1, "noise": 0.2}
 
 
-def _patients(n: int, rng: np.random.Generator) -> list[int]:
+def _patients(n: int, rng: np.random.Generator) -> np.ndarray:
     """Images per patient, summing to ``n``."""
     counts, probs = zip(*IMAGES_PER_PATIENT)
-    sizes: list[int] = []
-    while sum(sizes) < n:
-        sizes.append(int(rng.choice(counts, p=probs)))
-    sizes[-1] -= sum(sizes) - n
+    sizes = rng.choice(counts, size=n, p=probs)  # n patients always hold at least n images
+    last = int(np.searchsorted(np.cumsum(sizes), n))
+    sizes = sizes[: last + 1].astype(np.int64)
+    sizes[-1] -= int(sizes.sum()) - n
     return sizes
 
 
@@ -129,7 +129,7 @@ def draw_tables(n: int = DEFAULT_N, seed: int = 0) -> tuple[pd.DataFrame, dict[s
 
     Args:
         n: Number of images.
-        seed: Seed; the same (n, seed) gives the same tables everywhere.
+        seed: Seed; the same (n, seed) gives the same tables (NumPy's generator streams).
 
     Returns:
         ``(dataset_df, {task_name: labels})``; ``dataset_df`` has the ``gt_*`` columns.
@@ -174,7 +174,7 @@ def _write_images(out: str, frame: pd.DataFrame, seed: int) -> None:
 
     for row in frame.itertuples(index=False):
         pixels = _demo_draw.draw(_scene(row), rng_for("demo", seed, "image", row.image_id))
-        buffer = _png(Image.fromarray(pixels, mode="L"))
+        buffer = _png(Image.fromarray(pixels))
         io.write_bytes(io.join(out, row.image_path), buffer)
 
 
@@ -192,7 +192,7 @@ def build_demo(out: str | os.PathLike, n: int = DEFAULT_N, seed: int = 0) -> dic
     Args:
         out: Dataset root to create or overwrite (local or ``s3://``).
         n: Number of images.
-        seed: Seed; the same (n, seed) gives byte-identical tables everywhere.
+        seed: Seed; the same (n, seed) gives byte-identical files (NumPy's generator streams).
 
     Returns:
         Summary: root, images, patients, patients with several images, unique reports,
