@@ -12,6 +12,7 @@ image, the view index and the run's seed — never on batching or scheduling.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import torch
@@ -59,4 +60,18 @@ def preprocessing_fingerprint(spec, seed: int) -> dict:
         "pixel_shape": list(plain.shape),
         "description": spec.preprocessing.describe(),
         "probe_sha256": hasher.hexdigest(),
+    }
+
+
+def tokenizer_fingerprint(module) -> dict:
+    """Describe a text encoder's tokenizer by a hash of its vocabulary and its class."""
+    tokenizer = getattr(module, "tokenizer", None)
+    if tokenizer is None or not hasattr(tokenizer, "get_vocab"):
+        return {"tokenizer": type(tokenizer).__name__}
+    vocab = sorted(tokenizer.get_vocab().items())
+    digest = hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
+    return {
+        "tokenizer": type(tokenizer).__name__,
+        "vocab_sha256": digest,
+        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
     }

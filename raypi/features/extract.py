@@ -143,9 +143,14 @@ def _validate(config: ExtractOptions) -> None:
 def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
     """Return the manifest fields a store must share with this run."""
     # Imported here: it loads the encoder registry, which readers of features never need.
-    from raypi.features._identity import preprocessing_fingerprint, weights_fingerprint
+    from raypi.features._identity import (
+        preprocessing_fingerprint,
+        tokenizer_fingerprint,
+        weights_fingerprint,
+    )
 
-    fingerprint = weights_fingerprint(spec.build(weights_path))
+    module = spec.build(weights_path)
+    fingerprint = weights_fingerprint(module)
     base = {
         "format": store.FORMAT,
         "encoder": spec.name,
@@ -162,7 +167,7 @@ def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
             **base,
             "token_shape": list(shape),
             "max_length": config.max_text_length,
-            "preprocessing": {"tokenizer": spec.family},
+            "preprocessing": tokenizer_fingerprint(module),
             "tokens": "all",
             "pool": 1,
             "seed": None,

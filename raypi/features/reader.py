@@ -178,26 +178,28 @@ def _whole(local: np.ndarray, count: int) -> bool:
 def _row_groups(rows: pd.DataFrame, shape: tuple[int, ...], dtype: str):
     """Yield ``(tokens, target)`` for each shard row group holding requested rows."""
     for path, shard_rows in rows.groupby("shard", sort=False):
-        shard = store.open_shard(path)
-        if schema.shard_layout(shard.schema_arrow) != (shape, dtype):
-            raise store.StoreError(
-                f"shard {path} holds {schema.shard_layout(shard.schema_arrow)} tokens; "
-                f"its manifest says {(shape, dtype)}"
-            )
-        starts = np.cumsum(
-            [0] + [shard.metadata.row_group(g).num_rows for g in range(shard.num_row_groups)]
+        with store.open_shard(path) as shard:
+            yield from _shard_groups(shard, path, shard_rows, shape, dtype)
+
+
+def _shard_groups(shard, path: str, shard_rows: pd.DataFrame, shape, dtype: str):
+    """Yield ``(tokens, target)`` per row group of one open shard (closed by the caller)."""
+    if schema.shard_layout(shard.schema_arrow) != (shape, dtype):
+        raise store.StoreError(
+            f"shard {path} holds {schema.shard_layout(shard.schema_arrow)} tokens; "
+            f"its manifest says {(shape, dtype)}"
         )
-        group_of = np.searchsorted(starts, shard_rows["row"].to_numpy(), side="right") - 1
-        for group in np.unique(group_of):
-            chosen = shard_rows[group_of == group]
-            table = shard.read_row_group(int(group), columns=[schema.TOKENS])
-            tokens = schema.decode_tokens(table.column(schema.TOKENS), shape, dtype)
-            local = chosen["row"].to_numpy() - starts[group]
-            # A whole row group in order is used as the Arrow buffer itself (no extra copy).
-            yield (
-                (tokens if _whole(local, len(tokens)) else tokens[local]),
-                np.array(chosen["target"]),
-            )
+    sizes = [shard.metadata.row_group(g).num_rows for g in range(shard.num_row_groups)]
+    starts = np.cumsum([0, *sizes])
+    group_of = np.searchsorted(starts, shard_rows["row"].to_numpy(), side="right") - 1
+    for group in np.unique(group_of):
+        chosen = shard_rows[group_of == group]
+        table = shard.read_row_group(int(group), columns=[schema.TOKENS])
+        tokens = schema.decode_tokens(table.column(schema.TOKENS), shape, dtype)
+        local = chosen["row"].to_numpy() - starts[group]
+        # A whole row group in order is used as the Arrow buffer itself (no extra copy).
+        whole = _whole(local, len(tokens))
+        yield (tokens if whole else tokens[local]), np.array(chosen["target"])
 
 
 def _read_column(rows: pd.DataFrame, column: str) -> np.ndarray:
