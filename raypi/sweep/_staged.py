@@ -9,6 +9,7 @@ into recorded failures without running them.
 
 from __future__ import annotations
 
+import pickle
 from collections import deque
 
 from ray.tune.search import Searcher
@@ -61,3 +62,17 @@ class StagedSearcher(Searcher):
             self.orphans += len(students)
         else:
             self.ready.extend(students)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Save the queues with Tune's experiment state (the orphan callback is not saved)."""
+        state = {name: getattr(self, name) for name in _STATE}
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump(state, handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Restore the queues saved by ``save``."""
+        with open(checkpoint_path, "rb") as handle:
+            self.__dict__.update(pickle.load(handle))
+
+
+_STATE = ("first", "ready", "waiting", "keys", "orphans")
