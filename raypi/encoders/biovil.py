@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,8 +36,10 @@ class BioViLTokens(nn.Module):
 
 def build_biovil_t() -> BioViLTokens:
     """Build BioViL-T's ImageModel offline (no ``pretrained_model_path``: weights load later)."""
-    from health_multimodal.image.model.model import ImageModel
-    from health_multimodal.image.model.types import ImageEncoderType
+    with warnings.catch_warnings():  # hi-ml imports timm.models.layers (deprecated alias)
+        warnings.simplefilter("ignore", FutureWarning)
+        from health_multimodal.image.model.model import ImageModel
+        from health_multimodal.image.model.types import ImageEncoderType
 
     model = ImageModel(
         img_encoder_type=ImageEncoderType.RESNET50_MULTI_IMAGE,
