@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--weights", type=_weights, action="append", default=[], metavar="NAME=PATH",
-        help="upstream weights file/folder of an encoder (repeatable); random init otherwise",
+        help="upstream weights file/folder of an encoder (repeatable); default "
+        "$RAYPI_HOME/weights/NAME when present, else random init",
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",

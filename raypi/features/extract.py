@@ -101,7 +101,8 @@ def extract(
         encoders: Encoder names (or ``EncoderSpec`` objects), image and text alike.
         out: Feature store folder (local or ``s3://``); one subfolder per encoder.
         views: Augmented views per image besides view 0.
-        weights: Weights file/folder per encoder name; random init (tiny encoders) otherwise.
+        weights: Weights file/folder per encoder name; otherwise ``spec.default_weights()``
+            when it exists, else the random initialisation (meant for tiny encoders).
         **options: Fields of :class:`ExtractOptions`.
 
     Returns:
@@ -120,11 +121,23 @@ def extract(
     _pipeline.ensure_ray()
     summaries = []
     for spec in specs:
-        path = (weights or {}).get(spec.name)
+        path = _weights_of(spec, weights or {})
         summary = _extract_one(spec, path, table, dataset_root, out, config)
         log.info("%s", summary.line())
         summaries.append(summary)
     return summaries
+
+
+def _weights_of(spec, weights: dict[str, str]) -> str | None:
+    """Return the weights given for ``spec``, else its default folder if present, else None."""
+    if spec.name in weights:
+        return weights[spec.name]
+    default = getattr(spec, "default_weights", None)
+    if default is not None and default().exists():
+        return str(default())
+    if not getattr(spec, "tiny", False):
+        log.warning("%s: no weights given or found; extracting a RANDOM initialisation", spec.name)
+    return None
 
 
 def _validate(config: ExtractOptions) -> None:
