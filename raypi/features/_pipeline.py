@@ -1,4 +1,13 @@
-"""The Ray Data graph of one encoder's extraction, and the resources its actors ask for."""
+"""The Ray Data graph of one encoder's extraction, and the resources its actors ask for.
+
+Graph: ``from_pandas`` (images still missing, a few per block) → ``map_batches(decode_views)``
+(CPU tasks: read, decode, preprocess every missing view) → ``map_batches(ImageEncoderActor)``
+(actor pool: forward, token reduction, one shard per batch) → status rows back to the driver.
+On GPU clusters the two maps run as separate operators, so decoding overlaps the GPU. On a
+CPU-only 2-core cluster the actor asks for the same single CPU as a decode task, so Ray Data
+fuses the decode into the actor (no object-store hop for pixel tensors; the forward pass uses
+both cores anyway). Fused vs unfused on CPU has not been benchmarked separately.
+"""
 
 from __future__ import annotations
 
