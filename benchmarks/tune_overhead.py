@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=40, help="epochs per trial")
     parser.add_argument("--size", type=int, default=100, help="training rows per trial")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
+    parser.add_argument(
+        "--epoch-reports", type=int, default=None, help="per-epoch results per trial (all)"
+    )
     args = parser.parse_args(argv)
 
     import ray
@@ -48,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     start = time.perf_counter()
-    outcome = run_sweep(spec, storage=f"{work}/results", options=LaunchOptions(verbose=0))
+    outcome = run_sweep(
+        spec,
+        storage=f"{work}/results",
+        options=LaunchOptions(verbose=0, epoch_reports=args.epoch_reports),
+    )
     wall = time.perf_counter() - start
     trials = read_trials(outcome.results)
     compute = (trials["finished_at"] - trials["started_at"]).dt.total_seconds().sum()

@@ -46,6 +46,9 @@ class LaunchOptions:
     """Cap on trials running at once (None = as resources allow)."""
     verbose: int = 1
     """Tune's verbosity (0 silent, 1 progress table, 2 per-result)."""
+    epoch_reports: int | None = None
+    """Per-epoch results each trial sends to Tune (progress table, TensorBoard); None = all.
+    Fewer reports cut Tune's per-trial overhead for very short trials."""
 
 
 @dataclass
@@ -206,7 +209,7 @@ def _run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, option
 def make_plan(spec: SweepSpec, todo: list[TrialConfig], out: str, options) -> TrialPlan:
     """Return the plan shared by the trials of one Tune run."""
     trials = {t.trial_key: t.to_dict() for t in todo}
-    return TrialPlan(spec.name, out, trials, options.cpus_per_trial)
+    return TrialPlan(spec.name, out, trials, options.cpus_per_trial, options.epoch_reports)
 
 
 def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options, search=None):

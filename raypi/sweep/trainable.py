@@ -35,6 +35,9 @@ class TrialPlan:
     """``trial_key`` → the trial's config dict."""
     cpus: float = 1.0
     """CPUs reserved per trial (its torch threads)."""
+    epoch_reports: int | None = None
+    """Per-epoch results sent to Tune (evenly spaced, last included); None = every epoch.
+    ``epochs.parquet`` always holds every epoch."""
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
@@ -71,7 +74,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
         finished_at=results.now(),
     )
     results.write_trial(plan.results, row, fit_result.history)
-    _report_epochs(tune, fit_result.history)
+    _report_epochs(tune, fit_result.history, plan.epoch_reports)
 
 
 def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
@@ -153,12 +156,19 @@ def _write_resolved_config(trial: TrialConfig) -> None:
             json.dump(trial.to_dict(), handle, indent=2, sort_keys=True)
 
 
-def _report_epochs(tune, history: list[dict]) -> None:
-    """Report each epoch to Tune: its progress table and TensorBoard files show the curves."""
+def _report_epochs(tune, history: list[dict], limit: int | None) -> None:
+    """Report epochs to Tune: its progress table and TensorBoard files show the curves."""
+    count = len(history)
+    shown = set(range(count))
+    if limit is not None and limit < count:
+        shown = {count - 1 - round(i * (count - 1) / max(1, limit - 1)) for i in range(limit)}
+        shown = shown if limit > 1 else {count - 1}
     best = float("-inf")
-    for epoch in history:
+    for index, epoch in enumerate(history):
         auc = _float(epoch.get("val_auc"))
         best = max(best, auc) if auc == auc else best
+        if index not in shown:
+            continue
         tune.report(
             {
                 "epoch": int(epoch["epoch"]),
