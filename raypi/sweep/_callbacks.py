@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ray import tune
 
 from raypi.sweep import results
@@ -43,7 +45,7 @@ class FailureRecorder(tune.Callback):
         from raypi.sweep.trainable import resolve_trial
 
         config = resolve_trial(trial.config, self.plan)
-        error = trial.get_pickled_error() or trial.get_error()
+        error = _last_error(trial)
         row = results.trial_row(
             self.plan.sweep,
             config.to_dict(),
@@ -52,3 +54,21 @@ class FailureRecorder(tune.Callback):
             finished_at=results.now(),
         )
         results.write_trial(self.plan.results, row)
+
+
+def _last_error(trial):
+    """Return the trial's last exception, read from the local file Tune has just written.
+
+    Tune's storage copy may not be synced yet when the callback runs, so the local pickled
+    error comes first, then the local text trace, then the storage copies.
+    """
+    import cloudpickle
+
+    for path, load in ((trial.pickled_error_file, cloudpickle.load), (trial.error_file, None)):
+        if path and os.path.exists(path):
+            with open(path, "rb") as handle:
+                try:
+                    return load(handle) if load else handle.read().decode(errors="replace")
+                except Exception:  # noqa: BLE001 - an unreadable pickle falls back to text
+                    continue
+    return trial.get_pickled_error() or trial.get_error()

@@ -6,6 +6,7 @@ Layout of ``<results>`` (a local folder or ``s3://`` prefix)::
     trials.parquet, epochs.parquet  consolidated results (rebuilt by ``collect``)
     parts/trials/<trial_key>.parquet   one row per trial, written when the trial ends
     parts/epochs/<trial_key>.parquet   that trial's per-epoch rows
+    configs/<trial_key>.json           the resolved config of every trial that ran
     teachers/<trial_key>.parquet       a stage-1 model's best-epoch logits on its training rows
     tune/                           Ray Tune's experiment storage (logs, TensorBoard files)
 

@@ -11,8 +11,6 @@ failed for good.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, replace
 
@@ -53,7 +51,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     trial = resolve_trial(config, plan)
     torch.set_num_threads(threads_for(plan.cpus))
     device, gpu_ids = _device()
-    _write_resolved_config(trial)
+    _write_resolved_config(trial, plan.results)
     fit_result, train_ids, seconds = _fit(trial, plan.results, device)
     if fit_result.train_logits_best is not None and not trial.is_student:
         results.write_teacher_outputs(
@@ -146,14 +144,11 @@ def _placement(device: str, gpu_ids: list[str]) -> dict:
     }
 
 
-def _write_resolved_config(trial: TrialConfig) -> None:
-    """Write the trial's full config into its Tune trial folder, beside its logs."""
-    from ray import tune
+def _write_resolved_config(trial: TrialConfig, results_dir: str) -> None:
+    """Write the trial's full config beside its results (``configs/<trial_key>.json``)."""
+    from raypi import io
 
-    folder = tune.get_context().get_trial_dir()
-    if folder:
-        with open(os.path.join(folder, "trial_config.json"), "w") as handle:
-            json.dump(trial.to_dict(), handle, indent=2, sort_keys=True)
+    io.write_json(io.join(results_dir, "configs", f"{trial.trial_key}.json"), trial.to_dict())
 
 
 def _report_epochs(tune, history: list[dict], limit: int | None) -> None:
