@@ -9,9 +9,9 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from _fixtures_cli import run_raypi
 from _fixtures_inspect import chest_phantom, make_inspect, write_nifti
 
+from raypi.cli import main as run_raypi
 from raypi.data import _drr, tables
 from raypi.data import _inspect_layout as layout
 from raypi.data.inspect_ct import TASK_LABELS, InspectOptions, build_inspect

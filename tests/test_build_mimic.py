@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 import pytest
-from _fixtures_cli import run_raypi as main
 from _fixtures_mimic import FIVE, make_mimic
 
+from raypi.cli import main
 from raypi.data import tables
 from raypi.data._mimic_tasks import AGE_BIN_EDGES, age_bin, check_spec_bins
 from raypi.data.mimic import MimicOptions, build_mimic

@@ -207,10 +207,6 @@ def test_s3_store_round_trip(reference, dataset, s3_server):
 
 
 def test_reports_through_a_text_encoder(cluster, dataset, tmp_path):
-    try:
-        get_encoder("tiny_bert")
-    except KeyError:
-        pytest.skip("tiny_bert not registered yet")
     out = str(tmp_path)
     (summary,) = extract(dataset, ["tiny_bert"], out, max_text_length=8)
     manifest = read_manifest(out, "tiny_bert")
