@@ -199,4 +199,10 @@ def test_actor_pool_leaves_cpus_for_decoding():
     assert (gpu.size, gpu.num_gpus, gpu.device) == (12, 0.3, "cuda")  # 3 actors per GPU
     assert gpu.size * gpu.num_cpus <= 8 / 2
     big = size_pool(8, 4, ResourceHint(24.0, 64, needs_big_gpu=True), ExtractOptions())
-    assert (big.size, big.num_gpus) == (4, 1.0)
+    assert (big.size, big.num_gpus, big.custom) == (4, 1.0, {})
+    # With 40 GB+ nodes declaring big_gpu, only they take RAD-DINO-like encoders.
+    big_node = size_pool(
+        8, 4, ResourceHint(24.0, 64, needs_big_gpu=True), ExtractOptions(), big_gpus=2
+    )
+    assert (big_node.size, big_node.num_gpus, big_node.custom) == (2, 1.0, {"big_gpu": 1.0})
+    assert size_pool(8, 4, small, ExtractOptions(), big_gpus=2).custom == {}

@@ -12,13 +12,14 @@ both cores anyway). Fused vs unfused on CPU has not been benchmarked separately.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import ray
 
 from raypi.features import _workers
+from raypi.sweep.resources import BIG_GPU_RESOURCE
 
 
 def ensure_ray() -> None:
@@ -41,6 +42,8 @@ class ActorResources:
     """Torch device inside the actor."""
     threads: int
     """Torch threads of a CPU actor (0 = leave torch's default)."""
+    custom: dict = field(default_factory=dict)
+    """Custom Ray resources per actor (``big_gpu`` for encoders that need a 40 GB+ GPU)."""
 
 
 def actor_resources(spec, config) -> ActorResources:
@@ -59,12 +62,25 @@ def actor_resources(spec, config) -> ActorResources:
         The pool's resources.
     """
     cluster = ray.cluster_resources()
-    return size_pool(float(cluster.get("CPU", 1.0)), float(cluster.get("GPU", 0.0)), spec.hint,
-                     config)  # fmt: skip
+    return size_pool(
+        float(cluster.get("CPU", 1.0)),
+        float(cluster.get("GPU", 0.0)),
+        spec.hint,
+        config,
+        big_gpus=float(cluster.get(BIG_GPU_RESOURCE, 0.0)),
+    )
 
 
-def size_pool(cpus: float, gpus: float, hint, config) -> ActorResources:
-    """Return the actor pool for a cluster of ``cpus`` CPUs and ``gpus`` GPUs (see above)."""
+def size_pool(cpus: float, gpus: float, hint, config, big_gpus: float = 0.0) -> ActorResources:
+    """Return the actor pool for a cluster of ``cpus`` CPUs and ``gpus`` GPUs (see above).
+
+    Where nodes declare the ``big_gpu`` resource (cluster.yaml's 40 GB+ type), encoders that
+    need a big GPU ask for it too, one actor per big GPU, so they never land on 16 GB nodes.
+    """
+    if gpus >= 1 and hint.needs_big_gpu and big_gpus >= 1:
+        size = int(big_gpus)
+        per_actor_cpu = min(1.0, cpus / (2 * size))
+        return ActorResources(size, per_actor_cpu, 1.0, "cuda", 0, {BIG_GPU_RESOURCE: 1.0})
     if gpus >= 1:
         share = 1.0 if hint.needs_big_gpu else hint.gpu_fraction(config.gpu_memory_gb)
         # A fractional actor must fit inside one GPU: floor(1 / share) of them per device.
@@ -134,6 +150,7 @@ def run(
         compute=ray.data.ActorPoolStrategy(size=resources.size),
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus,
+        **({"resources": resources.custom} if resources.custom else {}),
     )
     frames = [batch for batch in dataset.iter_batches(batch_format="pandas", batch_size=None)]
     statuses = pd.concat(frames, ignore_index=True)
