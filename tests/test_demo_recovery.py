@@ -41,11 +41,11 @@ def demo(tmp_path_factory):
     return root, dataset, index, image_tokens, text_tokens, lengths
 
 
-def _fit(demo, task: str, method: str, seed: int = 0, size: int = SIZE) -> float:
+def _fit(demo, task: str, method: str, seed: int = 0) -> float:
     root, dataset, index, image_tokens, text_tokens, lengths = demo
     spec = get_task(task)
     split = split_task(tables.read_task(root, spec, dataset), spec, seed)
-    train_rows = [index[i] for i in training_subset(split, size, seed)]
+    train_rows = [index[i] for i in training_subset(split, SIZE, seed)]
     val_rows = [index[i] for i in split.val_ids]
     labels = dict(zip(split.train_ids + split.val_ids, split.train_labels + split.val_labels))
     uses_image, uses_text = method != "text", method in ("teacher", "text")
@@ -91,8 +91,6 @@ def test_auxiliary_label_is_in_the_image_not_in_the_report(demo):
 
 
 def test_prognostic_label_is_read_better_from_the_report(demo):
-    # The tiny character-level text encoder sees only the first 128 characters of a report,
-    # so the teacher's privileged information shows clearly only with more training rows.
-    image = _fit(demo, "demo_prognostic", "image", size=400)
-    teacher = _fit(demo, "demo_prognostic", "teacher", size=400)
-    assert teacher > image + 0.03, (teacher, image)
+    image = _fit(demo, "demo_prognostic", "image")
+    teacher = _fit(demo, "demo_prognostic", "teacher")
+    assert teacher > image + 0.05, (teacher, image)

@@ -154,7 +154,7 @@ register(
         input_size=128,
         weights_hint="Hugging Face BERT folder of tiny_bert (tests and demo only)",
         hint=ResourceHint(gpu_memory_gb=0.5, batch_size=256),
-        description="tiny test/demo BertModel: 2 layers, width 64, character vocabulary",
+        description="tiny test/demo BertModel: 2 layers, width 64, word + char vocabulary",
         factory=partial(build_bert, 512, TINY),
         loader=load_hf_bert,
         tiny=True,
