@@ -47,6 +47,10 @@ def test_result_shapes_for_models_that_teach(method):
         "kd_loss",
         "val_auc",
         "val_auprc",
+        "val_loss",
+        "select_auc",
+        "select_auprc",
+        "select_loss",
         "seconds",
     }
     assert 1 <= result.best_epoch <= 4

@@ -24,6 +24,8 @@ class Placed:
     val_text: torch.Tensor | None
     val_lengths: torch.Tensor | None
     teacher_probs: torch.Tensor | None
+    select: Evaluated | None = None
+    """The selection split's rows; None = the kept epoch is chosen on the validation rows."""
 
     @property
     def num_train(self) -> int:
@@ -40,8 +42,12 @@ class Placed:
         }
 
     def eval_batch(self, split: str, start: int, end: int) -> dict:
-        """Inputs of rows start..end of ``split`` ("train" or "val"), evaluation view 0."""
-        if split == "train":
+        """Inputs of rows start..end of ``split`` ("train", "val" or "select"), view 0."""
+        if split == "select":
+            part = self.select
+            image, text, lengths = part.image, part.text, part.lengths
+            image = None if image is None else image[start:end]
+        elif split == "train":
             image = None
             if self.train_image is not None:
                 image = self.train_image[start * self.views : end * self.views : self.views]
@@ -55,6 +61,16 @@ class Placed:
             "text": None if text is None else _trim(text[start:end], lengths).float(),
             "text_lengths": lengths,
         }
+
+
+@dataclass
+class Evaluated:
+    """Device-resident rows that are only evaluated (a selection split), view 0."""
+
+    image: torch.Tensor | None
+    labels: torch.Tensor
+    text: torch.Tensor | None
+    lengths: torch.Tensor | None
 
 
 def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
@@ -75,10 +91,9 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
             train = train[:, None]
         views = train.shape[1]
         train_image = _to(train, device).reshape(-1, *train.shape[2:])
-        val = data.val_tokens
-        val_image = _to(val[:, 0] if val.ndim == 4 else val, device)
+        val_image = _view0(data.val_tokens, device)
     uses_text = config.method in ("teacher", "text")
-    return Placed(
+    placed = Placed(
         train_image=train_image,
         views=views,
         train_labels=_to(data.train_labels.long(), device),
@@ -92,6 +107,20 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
         val_lengths=_to(data.val_text_lengths.long(), device) if uses_text else None,
         teacher_probs=_to(data.teacher_probs.float(), device) if config.distills else None,
     )
+    if data.has_selection_split:
+        placed.select = Evaluated(
+            image=None if config.method == "text" else _view0(data.select_tokens, device),
+            labels=_to(data.select_labels.long(), device),
+            text=_to(_trim(data.select_text, data.select_text_lengths), device)
+            if uses_text
+            else None,
+            lengths=_to(data.select_text_lengths.long(), device) if uses_text else None,
+        )
+    return placed
+
+
+def _view0(tokens: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return _to(tokens[:, 0] if tokens.ndim == 4 else tokens, device)
 
 
 def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:

@@ -10,6 +10,11 @@ distilled from an image-only teacher, and the report-only (text) model of the st
 
 DISTILL_METHODS = ("distill", "self_distill")
 DTYPES = ("fp32", "bf16")
+SELECTIONS = ("auc", "loss", "last")
+"""How a fit picks the epoch it keeps (the one a teacher teaches from): ``auc``, the study's
+rule, keeps the highest selection-split AUC and breaks ties toward the *later* epoch, so a
+model whose AUC plateaus from epoch 1 is not kept untrained; ``loss`` keeps the lowest
+selection-split cross-entropy (later on ties); ``last`` keeps the final epoch."""
 TRAIN_VIEWS = ("augmented", "all")
 
 DEFAULT_LAMBDA = 0.5
@@ -42,6 +47,10 @@ class FitConfig:
     """Imitation weight λ in [0, 1] of generalized distillation (distill/self_distill only)."""
     tau: float = DEFAULT_TAU
     """Temperature τ at which a teacher's training-row probabilities are returned."""
+    selection: str = "auc"
+    """Which epoch the fit keeps: one of ``SELECTIONS``. The study keeps its teachers at the
+    highest validation AUC and does not say how it breaks ties; raypi breaks them toward the
+    later epoch (``loss`` and ``last`` are the named alternatives)."""
     seed: int = 0
     """Seed of the head initialisation, dropout, batch order and view sampling."""
     device: str = "cpu"
@@ -77,6 +86,7 @@ class FitConfig:
         _check_choice("method", self.method, METHODS)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("train_views", self.train_views, TRAIN_VIEWS)
+        _check_choice("selection", self.selection, SELECTIONS)
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"FitConfig.lam must lie in [0, 1], got {self.lam}")
         if self.tau <= 0:

@@ -32,6 +32,21 @@ class FitData:
     """Number of valid report tokens per validation row, [M]."""
     teacher_probs: torch.Tensor | None = None
     """Teacher probabilities on the training rows at temperature τ, [N, C] (students only)."""
+    select_tokens: torch.Tensor | None = None
+    """Image tokens of a separate selection split, [S, (V,) T, D]: the kept epoch is chosen on
+    it instead of on the validation rows (the honest protocol). None = select on validation
+    (the study's protocol)."""
+    select_labels: torch.Tensor | None = None
+    """Class indices of the selection rows, [S]."""
+    select_text: torch.Tensor | None = None
+    """Report tokens of the selection rows, [S, L, D_text] (teacher and text methods)."""
+    select_text_lengths: torch.Tensor | None = None
+    """Valid report tokens per selection row, [S]."""
+
+    @property
+    def has_selection_split(self) -> bool:
+        """Whether the kept epoch is chosen on a selection split other than validation."""
+        return self.select_labels is not None
 
 
 @dataclass
@@ -40,11 +55,15 @@ class FitResult:
 
     history: list[dict] = field(default_factory=list)
     """Per epoch: epoch, loss, ce_loss, kd_loss (NaN when not distilling), val_auc,
-    val_auprc, seconds."""
+    val_auprc, val_loss, select_auc, select_auprc, select_loss (the selection split's; equal
+    to the validation ones when there is no separate selection split), seconds."""
     best_epoch: int = 0
-    """Epoch with the highest validation AUC (the first on ties; the last if all are NaN)."""
+    """The kept epoch, chosen on the selection split by ``FitConfig.selection`` (highest AUC,
+    the later on ties, by default; the last epoch while every AUC is NaN)."""
     best_val_auc: float = float("nan")
     """Validation AUC at ``best_epoch``."""
+    best_select_auc: float = float("nan")
+    """Selection-split AUC at ``best_epoch`` (the validation AUC without a selection split)."""
     best_val_auprc: float = float("nan")
     """Validation AUPRC at ``best_epoch``."""
     val_probs_final: torch.Tensor | None = None
@@ -90,15 +109,34 @@ def check_fit_data(data: FitData, config: FitConfig) -> None:
                 f"method {config.method!r} needs teacher_probs of shape "
                 f"{(n_train, config.num_classes)}, got {shape}"
             )
-    for name, labels in (("train_labels", data.train_labels), ("val_labels", data.val_labels)):
+    named = [("train_labels", data.train_labels), ("val_labels", data.val_labels)]
+    if data.has_selection_split:
+        named.append(("select_labels", data.select_labels))
+    for name, labels in named:
         if labels.dtype.is_floating_point or labels.ndim != 1:
             raise ValueError(
                 f"{name} must be a 1-d integer tensor, got {labels.dtype} {labels.ndim}-d"
             )
         if len(labels) and (labels.min() < 0 or labels.max() >= config.num_classes):
             raise ValueError(f"{name} must lie in [0, {config.num_classes}), got values outside")
+    _check_selection(data, config)
     if n_train == 0 or n_val == 0:
         raise ValueError(f"need training and validation rows, got {n_train} and {n_val}")
+
+
+def _check_selection(data: FitData, config: FitConfig) -> None:
+    if not data.has_selection_split:
+        return
+    rows = len(data.select_labels)
+    if rows == 0:
+        raise ValueError("select_labels is empty: a selection split needs rows")
+    if config.method != "text":
+        _check_tokens("select_tokens", data.select_tokens, rows, (3, 4))
+    if config.method in ("teacher", "text"):
+        _check_tokens("select_text", data.select_text, rows, (3,))
+        lengths = data.select_text_lengths
+        if lengths is None or tuple(lengths.shape) != (rows,):
+            raise ValueError(f"select_text_lengths must be [{rows}] for report tokens")
 
 
 def _check_tokens(name: str, tokens: torch.Tensor | None, rows: int, ndims: tuple) -> None:

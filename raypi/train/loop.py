@@ -2,8 +2,10 @@
 
 Reads top to bottom: place the tensors on the device once, build the head, then per epoch
 shuffle, sample one cached view per training image, step Adam over index-sliced batches,
-validate on view 0 and remember the best epoch (highest validation AUC). A model that can
-teach returns its best-epoch outputs on the training rows for students to distill from.
+validate on view 0 and keep the epoch that ``FitConfig.selection`` picks on the selection
+split (the validation rows unless a separate selection split is given; highest AUC, the later
+epoch on ties, by default). A model that can teach returns its kept epoch's outputs on the
+training rows for students to distill from.
 """
 
 from __future__ import annotations
@@ -93,12 +95,17 @@ def _train(model: torch.nn.Module, placed: Placed, config: FitConfig) -> FitResu
         started = time.perf_counter()
         losses = _train_epoch(step_model, optimizer, placed, config, generator)
         val_probs = torch.softmax(_predict(model, placed, "val", config), dim=1)
-        row = {"epoch": epoch, **losses, **_scores(placed.val_labels, val_probs)}
+        row = {"epoch": epoch, **losses, **_scores("val", placed.val_labels, val_probs)}
+        if placed.select is None:
+            row.update({f"select_{k[4:]}": v for k, v in row.items() if k.startswith("val_")})
+        else:
+            select_probs = torch.softmax(_predict(model, placed, "select", config), dim=1)
+            row.update(_scores("select", placed.select.labels, select_probs))
         row["seconds"] = time.perf_counter() - started
         result.history.append(row)
-        if _improves(row["val_auc"], result.best_val_auc):
+        if epoch == 1 or _improves(row, result.history[result.best_epoch - 1], config.selection):
             result.best_epoch, result.best_val_auc = epoch, row["val_auc"]
-            result.best_val_auprc = row["val_auprc"]
+            result.best_val_auprc, result.best_select_auc = row["val_auprc"], row["select_auc"]
             result.val_probs_best = val_probs
             result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     result.val_probs_final = val_probs
@@ -106,11 +113,23 @@ def _train(model: torch.nn.Module, placed: Placed, config: FitConfig) -> FitResu
     return result
 
 
-def _improves(auc: float, best: float) -> bool:
-    """Higher AUC wins, the first on ties; while every AUC is NaN the latest epoch is kept."""
-    if math.isnan(auc):
-        return math.isnan(best)
-    return math.isnan(best) or auc > best
+def _improves(row: dict, kept: dict, selection: str) -> bool:
+    """Whether epoch ``row`` replaces the kept epoch under ``selection``.
+
+    Ties go to the later epoch: a model whose selection AUC is at its plateau from epoch 1
+    (a privileged signal that ranks every row from the start) would otherwise be kept with
+    near-zero logits, and teach near-uniform soft labels. NaN never beats a number; while
+    every value is NaN the latest epoch is kept.
+    """
+    if selection == "last":
+        return True
+    if selection == "loss":
+        new, old = -row["select_loss"], -kept["select_loss"]
+    else:
+        new, old = row["select_auc"], kept["select_auc"]
+    if math.isnan(new):
+        return math.isnan(old)
+    return math.isnan(old) or new >= old
 
 
 def _train_epoch(model, optimizer, placed: Placed, config: FitConfig, generator) -> dict:
@@ -158,7 +177,8 @@ def _loss(logits, placed: Placed, index: torch.Tensor, config: FitConfig) -> dic
 def _predict(model: torch.nn.Module, placed: Placed, split: str, config: FitConfig):
     """Logits [rows, C] in fp32 of ``split`` on view 0, in evaluation mode."""
     model.eval()
-    rows = placed.num_train if split == "train" else len(placed.val_labels)
+    rows = {"train": placed.num_train, "val": len(placed.val_labels)}.get(split)
+    rows = len(placed.select.labels) if split == "select" else rows
     device = placed.train_labels.device
     chunks = []
     for start in range(0, rows, config.eval_batch_size):
@@ -168,10 +188,13 @@ def _predict(model: torch.nn.Module, placed: Placed, split: str, config: FitConf
     return torch.cat(chunks)
 
 
-def _scores(labels: torch.Tensor, probs: torch.Tensor) -> dict:
+def _scores(split: str, labels: torch.Tensor, probs: torch.Tensor) -> dict:
+    """AUC, AUPRC and mean cross-entropy of ``probs`` against ``labels``, named by split."""
+    picked = probs.gather(1, labels.view(-1, 1)).clamp_min(1e-12)
     return {
-        "val_auc": metrics.auc(labels, probs, warn=False),
-        "val_auprc": metrics.auprc(labels, probs, warn=False),
+        f"{split}_auc": metrics.auc(labels, probs, warn=False),
+        f"{split}_auprc": metrics.auprc(labels, probs, warn=False),
+        f"{split}_loss": float(-picked.log().mean()),
     }
 
 
