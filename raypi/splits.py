@@ -224,6 +224,30 @@ def training_subset(split_or_train_df: Split | pd.DataFrame, size: int, seed: in
     return order[:size]
 
 
+def inner_pool(train_df: pd.DataFrame, share: float, task: str, seed: int) -> frozenset[str]:
+    """Return the training images held out for choices under the honest protocol.
+
+    Patients of the training pool are drawn stratum by stratum (as validation patients are)
+    with a key of their own, so the held-out images are patient-grouped and stratified, the
+    same in every process, and nested across sizes: a trial's selection rows are its training
+    subset's images inside this pool, so a smaller subset's are inside a larger one's.
+
+    Args:
+        train_df: Training rows of the split (``image_id``, ``patient_id``, ``label``).
+        share: Share of the pool's images per stratum to hold out, in (0, 1).
+        task: Task name (part of the key).
+        seed: Seed of the split (part of the key).
+
+    Returns:
+        Image ids of the held-out pool.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"inner share must lie in (0, 1), got {share}")
+    patients = _grouped_val_patients(train_df, share, "inner", task, int(seed))
+    held = train_df["patient_id"].isin(patients)
+    return frozenset(train_df.loc[held, "image_id"].astype(str))
+
+
 def split_frames(task_df: pd.DataFrame, split: Split) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the training and validation rows of ``task_df`` in the split's order.
 

@@ -210,3 +210,31 @@ def test_leaky_fixed_split_is_refused():
 def test_missing_columns_raise():
     with pytest.raises(ValueError, match="patient_id"):
         split_task(pd.DataFrame({"image_id": ["a"], "label": [0]}), get_task("age"), 0)
+
+
+def _pool_table(patients=120, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(patients):
+        label = int(rng.integers(0, 3))
+        for image in range(int(rng.integers(1, 4))):
+            rows.append({"image_id": f"p{p}-{image}", "patient_id": f"p{p}", "label": label})
+    return pd.DataFrame(rows)
+
+
+def test_inner_pool_is_patient_grouped_stratified_deterministic_and_nested():
+    from raypi.splits import inner_pool
+
+    train = _pool_table()
+    pool = inner_pool(train, 0.25, "demo_diagnostic", 3)
+    assert pool == inner_pool(train.sample(frac=1, random_state=1), 0.25, "demo_diagnostic", 3)
+    assert pool != inner_pool(train, 0.25, "demo_diagnostic", 4)
+    held = train[train["image_id"].isin(pool)]
+    assert not set(held["patient_id"]) & set(train.loc[~train["image_id"].isin(pool), "patient_id"])
+    for _, group in train.groupby("label"):
+        share = group["image_id"].isin(pool).mean()
+        assert 0.15 < share < 0.35, share
+    subsets = [set(training_subset(train, size, 3)) & pool for size in (40, 80, 160)]
+    assert subsets[0] <= subsets[1] <= subsets[2]
+    with pytest.raises(ValueError, match="inner share"):
+        inner_pool(train, 1.0, "demo_diagnostic", 3)

@@ -26,7 +26,7 @@ from raypi.sweep.resources import gpu_share, head_memory_gb
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = DataSource("/data/demo", "/features/demo")
-KNOWN_KEY = "b8bb4494e6acff69"
+KNOWN_KEY = "2d6f37b24d194dba"  # KEY_VERSION 2: later-epoch ties, protocol fields
 
 
 def spec(**changes) -> SweepSpec:

@@ -227,3 +227,24 @@ def test_s3_storage_and_s3_data(cluster, s3_server):
     assert list(trials["status"]) == ["ok", "ok"]
     assert io.exists(f"{outcome.results}/tune") or io.listdir(f"{outcome.results}/tune")
     assert len(io.listdir(f"{outcome.results}/teachers")) == 1
+
+
+def test_inner_protocol_chooses_on_held_out_training_rows(cluster, study, tmp_path):
+    from raypi.sweep import _inputs
+
+    inner = spec(study, name="inner", seeds=(0,), lams=(0.5,), taus=(1.0,), sizes=(60,),
+                 methods=("image", "teacher", "distill"), selection_split="inner")  # fmt: skip
+    outcome = run_sweep(inner, storage=str(tmp_path), options=QUIET)
+    trials = read_trials(outcome.results)
+    assert (trials["status"] == "ok").all(), trials["error"].dropna().tolist()
+    assert set(trials["selection_split"]) == {"inner"} and set(trials["inner_share"]) == {0.2}
+    assert set(trials["teacher_selection"]) == {"auc"} and set(trials["dtype"]) == {"fp32"}
+    assert trials["select_auc_best"].notna().all() and trials["config_key"].notna().all()
+    teacher = next(t for t in expand(inner) if t.method == "teacher")
+    rows = _inputs.training_rows(teacher)
+    assert len(rows.train_ids) + len(rows.select_ids) == 60
+    assert not set(rows.select_ids) & (set(rows.train_ids) | set(rows.val_ids))
+    stored = io.read_parquet(sweep_results.teacher_path(outcome.results, teacher.trial_key))
+    assert stored.column("image_id").to_pylist() == rows.train_ids  # fitted rows only
+    epochs = read_epochs(outcome.results)
+    assert (epochs["select_auc"] != epochs["val_auc"]).any()

@@ -8,6 +8,7 @@ exception raised inside a trial can carry report text.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 
@@ -40,26 +41,75 @@ def read_split(root: str, task_name: str, seed: int):
     return split_task(task_df, spec, seed)
 
 
-def training_rows(config) -> tuple[list[str], list[int], list[str], list[int]]:
-    """Return the trial's training ids and labels (its nested subset) and validation ids/labels.
+@functools.lru_cache(maxsize=64)
+def read_inner_pool(root: str, task_name: str, seed: int, share: float) -> frozenset[str]:
+    """Return the seed's held-out training images of the honest protocol (cached per process).
+
+    Args:
+        root: Dataset root.
+        task_name: Task name.
+        seed: Seed of the split.
+        share: Share of training patients held out.
+
+    Returns:
+        Image ids (``raypi.splits.inner_pool``).
+    """
+    from raypi.data import tables
+    from raypi.splits import inner_pool
+    from raypi.tasks import get_task
+
+    split = read_split(root, task_name, seed)
+    ids = io.read_parquet(tables.dataset_file(root), columns=["image_id", "patient_id"])
+    task_df = tables.read_task(root, get_task(task_name), dataset=ids.to_pandas())
+    train_df = task_df[task_df["image_id"].astype(str).isin(set(split.train_ids))]
+    return inner_pool(train_df, share, task_name, seed)
+
+
+@dataclass(frozen=True)
+class TrialRows:
+    """Image ids and labels of a trial's fitted, selection and validation rows."""
+
+    train_ids: list[str]
+    """Rows the model is fitted on: the nested subset (less the held-out rows under inner)."""
+    train_labels: list[int]
+    """Their labels."""
+    val_ids: list[str]
+    """The reported validation rows."""
+    val_labels: list[int]
+    """Their labels."""
+    select_ids: list[str] | None = None
+    """Held-out rows of the subset on which choices are made (``inner`` only)."""
+    select_labels: list[int] | None = None
+    """Their labels."""
+
+
+def training_rows(config) -> TrialRows:
+    """Return the trial's rows: its nested subset, split for selection under ``inner``.
 
     Args:
         config: The trial's ``TrialConfig``.
 
     Returns:
-        ``(train_ids, train_labels, val_ids, val_labels)``.
+        The rows.
     """
     from raypi.splits import training_subset
 
     split = read_split(config.dataset_root, config.task, config.seed)
-    train_ids = training_subset(split, config.size, config.seed)
+    subset = training_subset(split, config.size, config.seed)
     label_of = dict(zip(split.train_ids, split.train_labels))
-    return (
-        train_ids,
-        [label_of[i] for i in train_ids],
-        list(split.val_ids),
-        list(split.val_labels),
-    )
+    val = (list(split.val_ids), list(split.val_labels))
+    if config.selection_split != "inner":
+        return TrialRows(subset, [label_of[i] for i in subset], *val)
+    pool = read_inner_pool(config.dataset_root, config.task, config.seed, config.inner_share)
+    train_ids = [i for i in subset if i not in pool]
+    select_ids = [i for i in subset if i in pool]
+    if not train_ids or not select_ids:
+        raise ValueError(
+            f"trial {config.trial_key}: size {config.size} leaves {len(train_ids)} rows to fit "
+            f"and {len(select_ids)} to select on with inner_share {config.inner_share}"
+        )
+    labels = [label_of[i] for i in train_ids]
+    return TrialRows(train_ids, labels, *val, select_ids, [label_of[i] for i in select_ids])
 
 
 def fit_data(config, teacher_probs: torch.Tensor | None = None) -> tuple[FitData, list[str]]:
@@ -74,26 +124,31 @@ def fit_data(config, teacher_probs: torch.Tensor | None = None) -> tuple[FitData
     """
     from raypi.features import load, load_text
 
-    train_ids, train_labels, val_ids, val_labels = training_rows(config)
+    rows = training_rows(config)
     data = FitData(
         train_tokens=None,
-        train_labels=torch.tensor(train_labels, dtype=torch.long),
+        train_labels=torch.tensor(rows.train_labels, dtype=torch.long),
         val_tokens=None,
-        val_labels=torch.tensor(val_labels, dtype=torch.long),
+        val_labels=torch.tensor(rows.val_labels, dtype=torch.long),
         teacher_probs=teacher_probs,
     )
+    if rows.select_ids is not None:
+        data.select_labels = torch.tensor(rows.select_labels, dtype=torch.long)
     if config.method != "text":
         views = None if config.views is None else list(range(config.views + 1))
-        data.train_tokens = load(config.features, config.encoder, train_ids, views=views)
-        data.val_tokens = load(config.features, config.encoder, val_ids, views=0)
+        data.train_tokens = load(config.features, config.encoder, rows.train_ids, views=views)
+        data.val_tokens = load(config.features, config.encoder, rows.val_ids, views=0)
+        if rows.select_ids is not None:
+            data.select_tokens = load(config.features, config.encoder, rows.select_ids, views=0)
     if config.method in ("teacher", "text"):
-        data.train_text, data.train_text_lengths = load_text(
-            config.features, config.text_encoder, train_ids, allow_missing=True
-        )
-        data.val_text, data.val_text_lengths = load_text(
-            config.features, config.text_encoder, val_ids, allow_missing=True
-        )
-    return data, train_ids
+        splits = (("train", rows.train_ids), ("val", rows.val_ids), ("select", rows.select_ids))
+        for split, ids in splits:
+            if ids is None:
+                continue
+            text, lengths = load_text(config.features, config.text_encoder, ids, allow_missing=True)
+            setattr(data, f"{split}_text", text)
+            setattr(data, f"{split}_text_lengths", lengths)
+    return data, rows.train_ids
 
 
 def has_cls_token(config) -> bool:

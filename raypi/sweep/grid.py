@@ -20,8 +20,17 @@ METHODS = ("image", "teacher", "distill", "self_distill", "text")
 STUDENT_METHODS = ("distill", "self_distill")
 TEXT_METHODS = ("teacher", "distill", "text")
 """Methods whose model (or whose teacher) reads report features: they name a text encoder."""
-KEY_VERSION = 1
-"""Bumped when the meaning of a trial config changes, so old results are not reused."""
+KEY_VERSION = 2
+"""Bumped when the meaning of a trial config changes, so old results are not reused (2: ties
+of the kept epoch go to the later epoch; protocol fields)."""
+TEACHER_SELECTIONS = ("auc", "loss", "last")
+"""How every model picks its kept epoch (``raypi.train.config.SELECTIONS``)."""
+SELECTION_SPLITS = ("val", "inner")
+"""Where choices are made: ``val``, the study's protocol (teacher epochs and λ/τ chosen on the
+reported validation split), or ``inner``, an inner patient-grouped split carved from each
+trial's training rows (the reported validation split is never used for a choice)."""
+DEFAULT_INNER_SHARE = 0.2
+"""Share of a trial's training patients held out for choices under ``selection_split: inner``."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,26 @@ class Grid:
     """Augmented training views to use (1..views); None = every view in the store."""
     dtype: str = "fp32"
     """``fp32`` or ``bf16`` autocast."""
+    teacher_selection: str = "auc"
+    """Kept epoch of every model (what a teacher teaches from): ``auc`` (the study's highest
+    AUC; ties go to the later epoch), ``loss`` or ``last``."""
+    selection_split: str = "val"
+    """``val`` (the study's protocol) or ``inner`` (see ``SELECTION_SPLITS``)."""
+    inner_share: float = DEFAULT_INNER_SHARE
+    """Share of the training patients held out for choices under ``selection_split: inner``."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        for name, choices in (
+            ("teacher_selection", TEACHER_SELECTIONS),
+            ("selection_split", SELECTION_SPLITS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not 0.0 < self.inner_share < 1.0:
+            raise ValueError(f"inner_share must lie in (0, 1), got {self.inner_share}")
         if not (self.tasks and self.encoders and self.methods and self.seeds):
             raise ValueError("a grid needs at least one task, encoder, method and seed")
 
@@ -163,6 +187,12 @@ class TrialConfig:
     """Augmented views used (None = all stored)."""
     dtype: str
     """Autocast dtype."""
+    teacher_selection: str = "auc"
+    """How the trial's model picks its kept epoch (``TEACHER_SELECTIONS``)."""
+    selection_split: str = "val"
+    """Where the kept epoch (and a searched λ/τ) is chosen (``SELECTION_SPLITS``)."""
+    inner_share: float | None = None
+    """Share of training patients held out for choices (``inner`` only; None under ``val``)."""
     teacher_key: str | None = None
     """Key of the teacher a student distills from."""
     dataset_root: str = field(default="", compare=False)
@@ -176,13 +206,23 @@ class TrialConfig:
         return _hash({k: v for k, v in asdict(self).items() if k not in _NOT_KEYED})
 
     @property
+    def config_key(self) -> str:
+        """Hash of the trial's settings without its seed: trials of one configuration share it.
+
+        The report averages over seeds only within one ``config_key`` (the teacher key is left
+        out too, since it differs by seed).
+        """
+        skip = (*_NOT_KEYED, "seed", "teacher_key")
+        return _hash({k: v for k, v in asdict(self).items() if k not in skip})
+
+    @property
     def is_student(self) -> bool:
         """Whether the trial distills from a stage-1 model."""
         return self.method in STUDENT_METHODS
 
     def to_dict(self) -> dict:
         """Return the flat dict form (what travels through Tune), key included."""
-        return {**asdict(self), "trial_key": self.trial_key}
+        return {**asdict(self), "trial_key": self.trial_key, "config_key": self.config_key}
 
     @classmethod
     def from_dict(cls, values: dict) -> TrialConfig:
@@ -259,10 +299,19 @@ def _grid_trials(spec: SweepSpec, grid: Grid):
                     epochs=int(grid.epochs or epochs),
                     views=grid.views,
                     dtype=grid.dtype,
+                    teacher_selection=grid.teacher_selection,
+                    selection_split=grid.selection_split,
+                    inner_share=float(grid.inner_share)
+                    if grid.selection_split == "inner"
+                    else None,
                     dataset_root=source.root,
                     features=source.features,
                 )
                 yield from _method_trials(grid, task, base)
+
+
+def _inner_share(grid: Grid) -> float | None:
+    return float(grid.inner_share) if grid.selection_split == "inner" else None
 
 
 def _method_trials(grid: Grid, task, base: dict):

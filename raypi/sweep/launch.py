@@ -22,7 +22,10 @@ from raypi.sweep.resources import encoder_profile, trial_resources
 from raypi.sweep.trainable import TrialPlan, train_trial
 
 log = logging.getLogger(__name__)
-METRIC = "best_val_auc"
+METRIC = "best_select_auc"
+"""Tune's metric: the best AUC so far on the selection split (the validation split under the
+study's protocol, the trial's held-out training rows under ``inner``), so that a search never
+chooses on the reported split unless the sweep asks for the study's protocol."""
 _FORWARDED_ENV = ("RAYPI_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 

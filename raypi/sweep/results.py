@@ -17,6 +17,7 @@ construction: a retried or resumed trial overwrites its own file. ``collect`` un
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -27,32 +28,36 @@ import torch
 import yaml
 
 from raypi import io
+from raypi.sweep.grid import TrialConfig
+
+_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+
+
+def _config_fields() -> list[tuple[str, pa.DataType]]:
+    """Every ``TrialConfig`` field as a column, typed from its annotation."""
+    columns = []
+    for item in fields(TrialConfig):
+        base = str(item.type).split("|")[0].strip()
+        if base not in _ARROW_TYPES:
+            raise TypeError(f"TrialConfig.{item.name}: no Parquet type for {item.type!r}")
+        columns.append((item.name, _ARROW_TYPES[base]))
+    return columns
+
+
+CONFIG_COLUMNS = tuple(name for name, _ in _config_fields())
+"""Columns that come from the trial config: every ``TrialConfig`` field."""
 
 TRIALS_SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("trial_key", pa.string()),
-        ("task", pa.string()),
-        ("dataset", pa.string()),
-        ("encoder", pa.string()),
-        ("text_encoder", pa.string()),
-        ("method", pa.string()),
-        ("head", pa.string()),
-        ("size", pa.int64()),
-        ("seed", pa.int64()),
-        ("lam", pa.float64()),
-        ("tau", pa.float64()),
-        ("lr", pa.float64()),
-        ("batch_size", pa.int64()),
-        ("epochs", pa.int64()),
-        ("views", pa.int64()),
-        ("teacher_key", pa.string()),
+    [("sweep", pa.string()), ("trial_key", pa.string()), ("config_key", pa.string())]
+    + _config_fields()
+    + [
         ("status", pa.string()),
         ("error", pa.string()),
         ("auc_final", pa.float64()),
         ("auprc_final", pa.float64()),
         ("auc_best", pa.float64()),
         ("auprc_best", pa.float64()),
+        ("select_auc_best", pa.float64()),
         ("best_epoch", pa.int64()),
         ("train_seconds", pa.float64()),
         ("device", pa.string()),
@@ -63,7 +68,20 @@ TRIALS_SCHEMA = pa.schema(
         ("finished_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-"""``trials.parquet``: one row per trial (status ``ok`` or ``failed`` with its error)."""
+"""``trials.parquet``: one row per trial (status ``ok`` or ``failed`` with its error). Built from
+``TrialConfig`` so that every setting is a column; ``config_key`` is the key without the seed;
+``auc_best`` is the validation AUC at the kept epoch, ``select_auc_best`` the selection split's."""
+
+LEGACY_DEFAULTS = {
+    "dtype": "fp32",
+    "teacher_selection": "auc-first-tie",
+    "selection_split": "val",
+    "inner_share": None,
+    "select_auc_best": None,
+}
+"""What trials files written before a column existed had in effect: read in its place. Ties of
+the kept epoch then went to the *first* epoch, recorded as ``auc-first-tie`` so that such rows
+are never averaged with newer ones."""
 
 EPOCHS_SCHEMA = pa.schema(
     [
@@ -74,6 +92,10 @@ EPOCHS_SCHEMA = pa.schema(
         ("kd_loss", pa.float64()),
         ("val_auc", pa.float64()),
         ("val_auprc", pa.float64()),
+        ("val_loss", pa.float64()),
+        ("select_auc", pa.float64()),
+        ("select_auprc", pa.float64()),
+        ("select_loss", pa.float64()),
         ("seconds", pa.float64()),
     ]
 )
@@ -82,8 +104,6 @@ EPOCHS_SCHEMA = pa.schema(
 TEACHER_SCHEMA = pa.schema([("image_id", pa.string()), ("logits", pa.list_(pa.float32()))])
 """``teachers/<key>.parquet``: best-epoch logits of a stage-1 model on its training rows."""
 
-CONFIG_COLUMNS = tuple(TRIALS_SCHEMA.names[2:17])
-"""Columns that come from the trial config (task … teacher_key)."""
 OK, FAILED = "ok", "failed"
 
 
@@ -129,6 +149,7 @@ def trial_row(sweep: str, config: dict, status: str, **values) -> dict:
     row = {name: None for name in TRIALS_SCHEMA.names}
     row.update({name: config.get(name) for name in CONFIG_COLUMNS})
     row.update(sweep=sweep, trial_key=config["trial_key"], status=status, **values)
+    row["config_key"] = config.get("config_key")
     return row
 
 
@@ -191,12 +212,62 @@ def collect(results: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     epochs = epochs.sort_by([("trial_key", "ascending"), ("epoch", "ascending")])
     io.write_parquet(trials, trials_path(results))
     io.write_parquet(epochs, epochs_path(results))
-    return trials.to_pandas(), epochs.to_pandas()
+    return with_legacy_defaults(trials.to_pandas()), epochs.to_pandas()
 
 
 def read_trials(results: str) -> pd.DataFrame:
-    """Return the consolidated trials table of a results folder."""
-    return io.read_parquet(trials_path(results)).to_pandas()
+    """Return the consolidated trials table of a results folder (older files upgraded)."""
+    return with_legacy_defaults(io.read_parquet(trials_path(results)).to_pandas())
+
+
+def with_legacy_defaults(trials: pd.DataFrame) -> pd.DataFrame:
+    """Return ``trials`` with every column of ``TRIALS_SCHEMA``, older files' gaps filled.
+
+    A column an older file lacks reads as ``LEGACY_DEFAULTS`` says (None elsewhere), and a
+    missing ``config_key`` is computed from the row's settings.
+
+    Args:
+        trials: A trials table as read from Parquet.
+
+    Returns:
+        A new table with the schema's columns first.
+    """
+    frame = trials.copy()
+    for name in TRIALS_SCHEMA.names:
+        if name not in frame:
+            frame[name] = None
+        default = LEGACY_DEFAULTS.get(name)
+        if default is not None:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), default)
+    lacking = frame["config_key"].isna() & frame["task"].notna()
+    if lacking.any():
+        frame.loc[lacking, "config_key"] = [
+            config_key_of(row) for row in frame[lacking].to_dict("records")
+        ]
+    extra = [name for name in frame.columns if name not in TRIALS_SCHEMA.names]
+    return frame[list(TRIALS_SCHEMA.names) + extra]
+
+
+def config_key_of(row: dict) -> str:
+    """Return the ``config_key`` of a trials row (its settings, read as their column types).
+
+    Args:
+        row: One trials row as a dict.
+
+    Returns:
+        The key, as ``TrialConfig.config_key`` computes it.
+    """
+    values = {}
+    for name, kind in _config_fields():
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            value = None
+        elif kind == pa.int64():
+            value = int(value)
+        elif kind == pa.float64():
+            value = float(value)
+        values[name] = value
+    return TrialConfig(**values).config_key
 
 
 def read_epochs(results: str) -> pd.DataFrame:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import pandas as pd
+
 from raypi.sweep import _demo, launch, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
@@ -133,8 +135,11 @@ def _recorded(out: str, point: TrialConfig) -> list[tuple[float, float, float]]:
         return []
     table = results.collect(out)[0]
     same = table["status"] == results.OK
-    keyed = ("task", "encoder", "text_encoder", "method", "head", "size", "seed", "lr", "epochs")
-    for column in keyed:
-        same &= table[column].astype(object).eq(getattr(point, column))
-    rows = table[same & table["teacher_key"].eq(point.teacher_key)]
-    return [(float(r.lam), float(r.tau), float(r.auc_best)) for r in rows.itertuples()]
+    # A sampled student is its point with λ and τ set: compare the rest of its settings.
+    unset = [
+        results.config_key_of({**row, "lam": None, "tau": None}) == point.config_key
+        for row in table.to_dict("records")
+    ]
+    same &= pd.Series(unset, index=table.index, dtype=bool)
+    rows = table[same & table["seed"].eq(point.seed) & table["teacher_key"].eq(point.teacher_key)]
+    return [(float(r.lam), float(r.tau), float(r.select_auc_best)) for r in rows.itertuples()]

@@ -65,6 +65,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
         auprc_final=_float(fit_result.final_val_auprc),
         auc_best=_float(fit_result.best_val_auc),
         auprc_best=_float(fit_result.best_val_auprc),
+        select_auc_best=_float(fit_result.best_select_auc),
         best_epoch=int(fit_result.best_epoch),
         train_seconds=seconds,
         **_placement(device, gpu_ids),
@@ -101,7 +102,7 @@ def _fit(trial: TrialConfig, results_dir: str, device: str):
 
     probs = None
     if trial.is_student:
-        train_ids = _inputs.training_rows(trial)[0]
+        train_ids = _inputs.training_rows(trial).train_ids
         probs = results.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
     data, train_ids = _inputs.fit_data(trial, probs)
     extra = {"lam": trial.lam, "tau": trial.tau} if trial.is_student else {}
@@ -115,6 +116,7 @@ def _fit(trial: TrialConfig, results_dir: str, device: str):
         seed=trial.seed,
         device=device,
         dtype=trial.dtype,
+        selection=trial.teacher_selection,
         has_cls_token=_inputs.has_cls_token(trial),
         context=f"{trial.task}/{trial.encoder}/{trial.method}/seed{trial.seed}/{trial.trial_key}",
         **extra,
@@ -158,19 +160,20 @@ def _report_epochs(tune, history: list[dict], limit: int | None) -> None:
     if limit is not None and limit < count:
         shown = {count - 1 - round(i * (count - 1) / max(1, limit - 1)) for i in range(limit)}
         shown = shown if limit > 1 else {count - 1}
-    best = float("-inf")
+    best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
     for index, epoch in enumerate(history):
-        auc = _float(epoch.get("val_auc"))
-        best = max(best, auc) if auc == auc else best
+        for name in best:
+            value = _float(epoch.get(name))
+            best[name] = max(best[name], value) if value == value else best[name]
         if index not in shown:
             continue
         tune.report(
             {
                 "epoch": int(epoch["epoch"]),
                 "loss": _float(epoch.get("loss")),
-                "val_auc": auc,
+                "val_auc": _float(epoch.get("val_auc")),
                 "val_auprc": _float(epoch.get("val_auprc")),
-                "best_val_auc": best if best > float("-inf") else float("nan"),
+                **{f"best_{k}": v if v > float("-inf") else float("nan") for k, v in best.items()},
             }
         )
 
