@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=FIGURE_NAMES,
         help=f"only these figures (default: all): {', '.join(FIGURE_NAMES)}",
     )
+    parser.add_argument(
+        "--where",
+        nargs="+",
+        default=(),
+        metavar="KEY=VALUE",
+        help="only trials whose column KEY equals VALUE (e.g. lr=1e-4 selection_split=inner); "
+        "trials that differ in another setting than the seed are drawn apart, never averaged",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,14 +68,24 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed arguments (``results``, ``out``, ``ci``, ``selection``, ``figures``).
 
     Returns:
-        0 on success, 1 when a results folder cannot be read.
+        0 on success, 1 when a results folder cannot be read, 2 for a bad ``--where``.
     """
     from raypi.report import build_report
 
     try:
-        index = build_report(args.results, args.out, args.ci, args.selection, figures=args.figures)
+        index = build_report(
+            args.results,
+            args.out,
+            args.ci,
+            args.selection,
+            figures=args.figures,
+            where=tuple(args.where),
+        )
     except FileNotFoundError as error:
         print(f"raypi report: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad --where (figures turn their own errors into notes)
+        print(f"raypi report: {error}", file=sys.stderr)
+        return 2
     print(index)
     return 0

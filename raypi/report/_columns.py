@@ -7,6 +7,7 @@ from raypi.sweep import results as _results
 TRIALS_SCHEMA = _results.TRIALS_SCHEMA
 EPOCHS_SCHEMA = _results.EPOCHS_SCHEMA
 TRIAL_COLUMNS = tuple(TRIALS_SCHEMA.names)
+CONFIG_COLUMNS = _results.CONFIG_COLUMNS
 EPOCH_COLUMNS = tuple(EPOCHS_SCHEMA.names)
 STATUS_OK, STATUS_FAILED = _results.OK, _results.FAILED
 
@@ -45,6 +46,9 @@ TEACHER_KEY = _trials("teacher_key")
 BEST_EPOCH = _trials("best_epoch")
 DEVICE = _trials("device")
 NODE_IP = _trials("node_ip")
+CONFIG_KEY = _trials("config_key")
+TEACHER_SELECTION = _trials("teacher_selection")
+SELECTION_SPLIT = _trials("selection_split")
 
 
 def _epochs(name: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from raypi.report import _columns as col
-from raypi.report import _labels
+from raypi.report import _labels, _settings
 
 SELECTIONS = ("study", "final", "best")
 """``study``: teachers at their best validation epoch, every other model at its last epoch."""
@@ -27,6 +27,10 @@ def with_value(trials: pd.DataFrame, metric: str, selection: str = "study") -> p
 
     Returns:
         Rows with status ``ok`` and a finite value.
+
+    Raises:
+        PooledSettingsError: Rows of one figure cell differ in another setting (lr, epochs,
+            protocol, …): they must be shown apart, never averaged.
     """
     if metric not in ("auc", "auprc"):
         raise ValueError(f"unknown metric {metric!r}; known: auc, auprc")
@@ -42,7 +46,9 @@ def with_value(trials: pd.DataFrame, metric: str, selection: str = "study") -> p
         value = final.where(trials[col.METHOD] != "teacher", best)
     out = trials.assign(value=value.astype(float))
     ok = (out[col.STATUS].astype("string") == col.STATUS_OK).fillna(False)
-    return out[ok & np.isfinite(out["value"])].reset_index(drop=True)
+    finished = out[ok & np.isfinite(out["value"])].reset_index(drop=True)
+    _settings.check_not_pooled(finished)
+    return finished
 
 
 def _preferred(values: pd.Series, preferred: object | None) -> object | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pandas as pd
 
 from raypi import __version__, io
-from raypi.report import _labels, tables
+from raypi.report import _labels, _settings, tables
 from raypi.report import html as page_html
 from raypi.report._plot import Figure
 from raypi.report._select import SELECTIONS
@@ -24,13 +25,13 @@ SELECTION_TEXT = {
 }
 
 
-def _figure_block(figure: Figure, out: str) -> str:
+def _figure_block(figure: Figure, out: str, folder: str) -> str:
     data = None
     if figure.table is not None and not figure.table.empty:
-        write_table(figure, io.join(out, FIGURES_DIR))
-        data = f"{FIGURES_DIR}/{figure.name}.csv"
+        write_table(figure, io.join(out, folder))
+        data = f"{folder}/{figure.name}.csv"
     # A figure without any data is only its note on the page (its PNG says the same).
-    image = f"{FIGURES_DIR}/{figure.name}.png" if figure.path and data else None
+    image = f"{folder}/{figure.name}.png" if figure.path and data else None
     return page_html.figure_html(figure, image, data)
 
 
@@ -62,25 +63,35 @@ def _metric_pair(blocks: dict[str, str]) -> str:
     return f"{blocks['auc']}<details><summary>AUPRC version</summary>{blocks['auprc']}</details>"
 
 
-def _figure_sections(results: Results, out: str, names, ci_method: str, selection: str):
-    figure_dir, sections = io.join(out, FIGURES_DIR), []
+def _figure_sections(trials, out: str, names, ci_method: str, selection: str, variant: str):
+    folder = f"{FIGURES_DIR}/{_settings.label_slug(variant)}" if variant else FIGURES_DIR
+    figure_dir, sections = io.join(out, folder), []
     for name in names:
         blocks = {}
         for metric in METRICS:
-            figure = render_one(name, results.trials, metric, figure_dir, ci_method, selection)
-            blocks[metric] = _figure_block(figure, out)
+            figure = render_one(name, trials, metric, figure_dir, ci_method, selection)
+            blocks[metric] = _figure_block(figure, out, folder)
             if name == "paired":
                 tests = _format_tests(figure.table) if figure.table is not None else None
                 table = page_html.table_html(tests, "No paired comparisons.")
                 blocks[metric] += (
                     f"<details><summary>Paired tests (table)</summary>{table}</details>"
                 )
-        title = FIGURES[name].title
-        sections.append(page_html.Section(name.replace("_", "-"), title, _metric_pair(blocks)))
+        title = _titled(FIGURES[name].title, variant)
+        anchor = _anchor(name.replace("_", "-"), variant)
+        sections.append(page_html.Section(anchor, title, _metric_pair(blocks)))
     return sections
 
 
-def _text_section(trials: pd.DataFrame, selection: str) -> page_html.Section:
+def _titled(title: str, variant: str) -> str:
+    return f"{title} — {variant}" if variant else title
+
+
+def _anchor(anchor: str, variant: str) -> str:
+    return f"{anchor}-{_settings.label_slug(variant)}" if variant else anchor
+
+
+def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_html.Section:
     empty = "No text-only trials in the results (method 'text')."
     blocks = {
         m: page_html.table_html(tables.text_vs_image(trials, m, selection), empty) for m in METRICS
@@ -90,7 +101,9 @@ def _text_section(trials: pd.DataFrame, selection: str) -> page_html.Section:
         "backbone at the same training size; mean (sd) across seeds, in percent.</p>"
     )
     return page_html.Section(
-        "text-vs-image", "Text-only vs image-only", body + _metric_pair(blocks)
+        _anchor("text-vs-image", variant),
+        _titled("Text-only vs image-only", variant),
+        body + _metric_pair(blocks),
     )
 
 
@@ -124,6 +137,7 @@ def build_report(
     ci_method: str = "t",
     selection: str = "study",
     figures: tuple[str, ...] | None = None,
+    where: tuple[str, ...] = (),
 ) -> str:
     """Render every figure and table of the study from sweep results into a static report.
 
@@ -134,6 +148,9 @@ def build_report(
         ci_method: ``"t"`` (Student t) or ``"bootstrap"`` intervals across seeds.
         selection: Reported epoch: ``"study"``, ``"final"`` or ``"best"``.
         figures: Names of ``FIGURES`` to render (all when None); tables are always made.
+        where: ``KEY=VALUE`` conditions on the trials columns; only matching trials are shown.
+            Trials that differ in a setting other than the seed are never averaged: each
+            setting gets its own set of figures, titled by it.
 
     Returns:
         Path of the written ``index.html``.
@@ -147,10 +164,15 @@ def build_report(
     if unknown:
         raise ValueError(f"unknown figures {unknown}; known: {', '.join(FIGURES)}")
     loaded = load_results([str(path) for path in results])
-    sections = _figure_sections(loaded, str(out), names, ci_method, selection)
-    # The text-only table reads best beside the distillation results.
-    after = names.index("paired") + 1 if "paired" in names else len(sections)
-    sections.insert(after, _text_section(loaded.trials, selection))
+    if where:
+        loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
+    sections = []
+    for variant, trials in _settings.variants(loaded.trials):
+        part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
+        # The text-only table reads best beside the distillation results.
+        after = names.index("paired") + 1 if "paired" in names else len(part)
+        part.insert(after, _text_section(trials, selection, variant))
+        sections += part
     sections.insert(0, _overview(loaded))
     failures = tables.failures(loaded.trials)
     sections.append(
@@ -165,7 +187,10 @@ def build_report(
     meta = [
         f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}",
         f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
+        *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in loaded.sweeps),
     ]
+    if where:
+        meta.append(f"Only trials with {' and '.join(where)}.")
     index = io.join(str(out), "index.html")
     io.write_bytes(index, page_html.page("raypi report", meta, sections).encode())
     return index

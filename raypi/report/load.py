@@ -8,6 +8,7 @@ import pandas as pd
 
 from raypi import io
 from raypi.report import _columns as col
+from raypi.sweep import results as _results
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class SweepInfo:
     """Trials whose status is not ``ok``."""
     train_seconds: float
     """Sum of the trials' training time."""
+    protocol: str = ""
+    """Where its choices were made and how its models kept an epoch, in words."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,8 @@ def _sweep_folders(path: str) -> list[str]:
 
 
 def _read_trials(folder: str) -> pd.DataFrame:
-    frame = io.read_parquet(col.trials_path(folder)).to_pandas()
-    for name in col.TRIAL_COLUMNS:
-        if name not in frame:
-            frame[name] = pd.NA  # tolerate older or partial tables
+    # Older or partial tables: missing columns read as the defaults they had.
+    frame = _results.with_legacy_defaults(io.read_parquet(col.trials_path(folder)).to_pandas())
     if frame[col.SWEEP].isna().all():
         frame[col.SWEEP] = folder.rstrip("/").rsplit("/", 1)[-1]
     return frame
@@ -76,7 +77,31 @@ def _info(folder: str, trials: pd.DataFrame) -> SweepInfo:
     failed = int((trials[col.STATUS].astype("string") != col.STATUS_OK).sum())
     seconds = float(pd.to_numeric(trials[col.TRAIN_SECONDS], errors="coerce").fillna(0).sum())
     config = _read_text(io.join(folder, col.CONFIG_FILE))
-    return SweepInfo(name, folder, config, len(trials), failed, seconds)
+    return SweepInfo(name, folder, config, len(trials), failed, seconds, _protocol(trials))
+
+
+SPLIT_TEXT = {
+    "val": "kept epochs and searched λ/τ chosen on the reported validation split (the study's "
+    "protocol)",
+    "inner": "kept epochs and searched λ/τ chosen on an inner patient-grouped split of each "
+    "trial's training rows; the reported validation split is never used for a choice",
+}
+KEEP_TEXT = {
+    "auc": "highest selection AUC, later epoch on ties",
+    "loss": "lowest selection loss",
+    "last": "last epoch",
+    "auc-first-tie": "highest validation AUC, first epoch on ties (raypi before 0.2)",
+}
+
+
+def _protocol(trials: pd.DataFrame) -> str:
+    """Describe the protocol of a sweep's trials (each distinct one when they differ)."""
+    pairs = trials[[col.SELECTION_SPLIT, col.TEACHER_SELECTION]].dropna().drop_duplicates()
+    texts = [
+        f"{SPLIT_TEXT.get(split, split)}; kept epoch: {KEEP_TEXT.get(keep, keep)}"
+        for split, keep in sorted(pairs.itertuples(index=False, name=None))
+    ]
+    return " | ".join(texts)
 
 
 def _latest_per_key(trials: pd.DataFrame) -> pd.DataFrame:
