@@ -13,6 +13,7 @@ from raypi.encoders import get_encoder, list_encoders
 
 FULL_IMAGE = ["rad_dino", "c2l", "medical_mae", "mrm", "biovil_t", "gloria", "biomedclip"]
 FULL_TEXT = ["cxr_bert", "cxr_bert_general", "bio_clinicalbert"]
+VARIANTS = ["c2l_ema", "gloria_upstream", "bio_clinicalbert_lowercase"]  # test_encoders_upstream
 # Parameter counts of the upstream architectures without classifier heads, e.g. torchvision
 # ResNet-50 25,557,032 - fc 2,049,000; timm ViT-B/16 86,567,656 - head 769,000.
 PARAMETERS = {
@@ -98,7 +99,8 @@ def test_tiny_encoders_are_fast_on_cpu():
 
 
 def test_every_entry_is_covered():
-    assert {s.name for s in list_encoders(include_tiny=False)} == set(FULL_IMAGE + FULL_TEXT)
+    names = {s.name for s in list_encoders(include_tiny=False)}
+    assert names == set(FULL_IMAGE + FULL_TEXT + VARIANTS)
 
 
 # --- upstream checkpoint formats, saved from the full-size modules and loaded back ---------
@@ -114,12 +116,13 @@ def _perturb(module, seed=7):
     return module
 
 
-def _save_moco(module, folder):
-    state = {f"module.encoder_q.{k}": v for k, v in module.model.state_dict().items()}
-    state["module.encoder_q.fc.0.weight"] = torch.zeros(512, 512)
-    state["module.encoder_k.conv1.weight"] = torch.zeros(64, 3, 7, 7)
-    torch.save({"epoch": 200, "arch": "resnet18", "state_dict": state}, folder / "c2l.pth")
-    return folder, ("module.* (2)",)  # a folder holding one checkpoint works too
+def _save_c2l(module, folder):
+    # C2L's own layout (train_C2L_res18.py; test_encoders_upstream.py mirrors it in full).
+    state = {f"encoder.module.{k}": v for k, v in module.model.state_dict().items()}
+    state["encoder.module.fc.weight"] = torch.zeros(128, 512)
+    opt = argparse.Namespace(c2l=True)
+    torch.save({"opt": opt, "model": state, "epoch": 240}, folder / "current.pth")
+    return folder, ("encoder.* (1)",)  # a folder holding one checkpoint works too
 
 
 def _save_lightning(module, folder):
@@ -130,8 +133,8 @@ def _save_lightning(module, folder):
         "epoch": 49,
         "pytorch-lightning_version": "1.1.4",
         "state_dict": state,
-        # Like GLoRIA's OmegaConf config: not loadable with weights_only=True, and of a
-        # package that is not installed where the checkpoint is read.
+        # Like Lightning's hparams: a class of a package that need not be installed where
+        # the checkpoint is read, allowed by name only as inert metadata.
         "hyper_parameters": {"cfg": _config_of_a_missing_package(), "args": argparse.Namespace()},
     }
     with _fake_package():
@@ -139,22 +142,28 @@ def _save_lightning(module, folder):
     return folder / "chexpert_resnet50.ckpt", ("gloria.* (2)",)
 
 
-FAKE_PACKAGE = types.ModuleType("fakeconf")  # stands for omegaconf, which is not installed
-FAKE_PACKAGE.DictConfig = type("DictConfig", (dict,), {"__module__": "fakeconf"})
+FAKE_PACKAGE = types.ModuleType("pytorch_lightning.utilities.parsing")  # not installed here
+FAKE_PACKAGE.AttributeDict = type(
+    "AttributeDict", (dict,), {"__module__": "pytorch_lightning.utilities.parsing"}
+)
+FAKE_NAMES = ("pytorch_lightning", "pytorch_lightning.utilities", FAKE_PACKAGE.__name__)
 
 
 @contextlib.contextmanager
 def _fake_package():
-    sys.modules["fakeconf"] = FAKE_PACKAGE
+    for name in FAKE_NAMES:
+        sys.modules[name] = (
+            FAKE_PACKAGE if name == FAKE_PACKAGE.__name__ else types.ModuleType(name)
+        )
     try:
         yield
     finally:
-        del sys.modules["fakeconf"]
+        for name in FAKE_NAMES:
+            del sys.modules[name]
 
 
 def _config_of_a_missing_package():
-    config = FAKE_PACKAGE.DictConfig(lr=5e-5)
-    config.flags = {"phase": "pretrain"}
+    config = FAKE_PACKAGE.AttributeDict(lr=5e-5, flags={"phase": "pretrain"})
     return config
 
 
@@ -193,7 +202,7 @@ def _save_biovil(module, folder):
 
 
 SAVERS = {
-    "c2l": (_save_moco, 224),
+    "c2l": (_save_c2l, 224),
     "gloria": (_save_lightning, 224),
     "mrm": (_save_mrm, 224),
     "rad_dino": (_save_hf, 112),  # Dinov2 interpolates its position embeddings: a small input

@@ -9,12 +9,17 @@ from raypi.encoders.registry import _REGISTRY
 
 STUDY_IMAGE = {"rad_dino", "c2l", "medical_mae", "mrm", "biovil_t", "gloria", "biomedclip"}
 STUDY_TEXT = {"cxr_bert", "cxr_bert_general", "bio_clinicalbert"}
+# Named alternatives of the study's choices (C2L's EMA encoder, GLoRIA's own forward, casing).
+VARIANT_IMAGE = {"c2l_ema", "gloria_upstream"}
+VARIANT_TEXT = {"bio_clinicalbert_lowercase"}
 TINY = {"tiny_vit", "tiny_resnet", "tiny_bert"}
 
 
 def test_registry_holds_the_study_encoders_and_tiny_variants():
-    assert {s.name for s in list_encoders("image", include_tiny=False)} == STUDY_IMAGE
-    assert {s.name for s in list_encoders("text", include_tiny=False)} == STUDY_TEXT
+    assert {
+        s.name for s in list_encoders("image", include_tiny=False)
+    } == STUDY_IMAGE | VARIANT_IMAGE
+    assert {s.name for s in list_encoders("text", include_tiny=False)} == STUDY_TEXT | VARIANT_TEXT
     assert {s.name for s in list_encoders() if s.tiny} == TINY
 
 
@@ -69,7 +74,7 @@ def _run_command(argv):
 def test_command_lists_every_encoder_as_json(capsys):
     assert _run_command(["--json", "--text-length", "64"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert set(rows) == STUDY_IMAGE | STUDY_TEXT | TINY
+    assert set(rows) == STUDY_IMAGE | STUDY_TEXT | VARIANT_IMAGE | VARIANT_TEXT | TINY
     assert rows["rad_dino"]["tokens"] == "1370x768"
     assert rows["rad_dino"]["fp16/item"] == "2.01 MiB"
     assert rows["cxr_bert"]["tokens"] == "64x768"

@@ -75,19 +75,37 @@ def _check_config(config_file: Path, ours) -> None:
         raise WeightsError(f"{config_file}: differs from the built Dinov2Model in {wrong}")
 
 
+RAD_DINO_PROCESSOR = {
+    "image_mean": list(RAD_DINO_MEAN),
+    "image_std": list(RAD_DINO_STD),
+    "size": {"shortest_edge": 518},
+    "crop_size": {"height": 518, "width": 518},
+    "resample": 3,  # PIL bicubic, what raypi's registered preprocessing uses
+    "do_resize": True,
+    "do_center_crop": True,
+    "do_rescale": True,
+    "rescale_factor": 1 / 255,
+    "do_normalize": True,
+    "do_convert_rgb": True,
+}
+"""What raypi's RAD-DINO preprocessing does, in ``preprocessor_config.json``'s terms."""
+
+
+def _same(found, expected) -> bool:
+    if isinstance(expected, float):
+        return isinstance(found, (int, float)) and abs(found - expected) < 1e-9
+    return found == expected
+
+
 def _check_processor(processor_file: Path) -> None:
     # Preprocessing runs without the weights (in CPU tasks), from the registered numbers:
     # refuse a folder whose own processor would do something else.
     if not processor_file.is_file():
         return
     found = json.loads(processor_file.read_text())
-    expected = {
-        "image_mean": list(RAD_DINO_MEAN),
-        "image_std": list(RAD_DINO_STD),
-        "size": {"shortest_edge": 518},
-        "crop_size": {"height": 518, "width": 518},
-    }
-    wrong = {k: found[k] for k in expected if k in found and found[k] != expected[k]}
+    wrong = {k: found[k] for k in RAD_DINO_PROCESSOR if k in found}
+    wrong = {k: v for k, v in wrong.items() if not _same(v, RAD_DINO_PROCESSOR[k])}
+    expected = RAD_DINO_PROCESSOR
     if wrong:
         raise WeightsError(f"{processor_file}: {wrong} differ from raypi's {expected}")
 

@@ -79,13 +79,23 @@ def build_bert(vocab_size: int, sizes: dict) -> TextEncoder:
     return TextEncoder(BertModel(config, add_pooling_layer=False), fallback_tokenizer(vocab_size))
 
 
-def load_hf_bert(module: TextEncoder, path: str) -> LoadReport:
+def load_hf_bert(
+    module: TextEncoder,
+    path: str,
+    identity: tuple[str, ...] = (),
+    lowercase: bool | None = None,
+) -> LoadReport:
     """Load a Hugging Face BERT folder: weights (safetensors or old-style .bin) and tokenizer.
 
     Args:
         module: A :class:`TextEncoder`.
         path: Folder with ``config.json``, ``model.safetensors`` or ``pytorch_model.bin``, and
             ``vocab.txt`` (or ``tokenizer.json``).
+        identity: Words of which one must appear in the folder's ``config.json``
+            ``_name_or_path`` when it names a model (e.g. ``BioViL-T``): a folder of another
+            published BERT is refused instead of silently giving other features.
+        lowercase: Lowercase reports before tokenizing when the folder has no
+            ``tokenizer_config.json`` saying it (None = transformers' default, lowercase).
 
     Returns:
         The load report; ``module.tokenizer`` is replaced by the folder's tokenizer.
@@ -95,8 +105,12 @@ def load_hf_bert(module: TextEncoder, path: str) -> LoadReport:
     folder = Path(path)
     if not any((folder / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
         raise WeightsError(f"{folder}: expected a tokenizer (vocab.txt or tokenizer.json)")
+    _check_identity(folder / "config.json", identity)
     report = load_hf_folder(module, path, drop=HEADS, add_pooling_layer=False)
-    module.tokenizer = BertTokenizer.from_pretrained(str(folder))
+    casing = {}
+    if lowercase is not None and not (folder / "tokenizer_config.json").is_file():
+        casing = {"do_lower_case": lowercase}
+    module.tokenizer = BertTokenizer.from_pretrained(str(folder), **casing)
     if len(module.tokenizer) > module.model.config.vocab_size:
         raise WeightsError(
             f"{folder}: tokenizer has {len(module.tokenizer)} tokens, the model "
@@ -105,7 +119,24 @@ def load_hf_bert(module: TextEncoder, path: str) -> LoadReport:
     return report
 
 
-def _bert_entry(name: str, vocab_size: int, source: str, description: str) -> EncoderSpec:
+def _check_identity(config_file: Path, identity: tuple[str, ...]) -> None:
+    """Refuse a folder whose config names another model than the slot expects."""
+    if not identity or not config_file.is_file():
+        return
+    import json
+
+    config = json.loads(config_file.read_text())
+    named = str(config.get("_name_or_path") or "")
+    if named and not any(word.lower() in named.lower() for word in identity):
+        raise WeightsError(
+            f"{config_file}: the folder says it holds {named!r}, not {' / '.join(identity)}; "
+            "pass the folder under the encoder name it is (see `raypi encoders`)"
+        )
+
+
+def _bert_entry(
+    name: str, vocab_size: int, source: str, description: str, **loader_options
+) -> EncoderSpec:
     return EncoderSpec(
         name=name,
         kind="text",
@@ -117,7 +148,7 @@ def _bert_entry(name: str, vocab_size: int, source: str, description: str) -> En
         hint=ResourceHint(gpu_memory_gb=2.0, batch_size=128),
         description=description,
         factory=partial(build_bert, vocab_size, BERT_BASE),
-        loader=load_hf_bert,
+        loader=partial(load_hf_bert, **loader_options),
     )
 
 
@@ -126,7 +157,9 @@ register(
         "cxr_bert",
         30522,
         "microsoft/BiomedVLP-BioViL-T",
-        "BioViL-T's CXR-BERT as transformers BertModel: last hidden states x 768",
+        "BioViL-T's CXR-BERT as transformers BertModel: last hidden states x 768 "
+        "(a folder whose config names another model, e.g. CXR-BERT-specialized, is refused)",
+        identity=("BioViL-T",),
     )
 )
 register(
@@ -135,6 +168,7 @@ register(
         30522,
         "microsoft/BiomedVLP-CXR-BERT-general",
         "CXR-BERT-general as transformers BertModel: last hidden states x 768",
+        identity=("CXR-BERT-general",),
     )
 )
 register(
@@ -142,7 +176,21 @@ register(
         "bio_clinicalbert",
         28996,
         "emilyalsentzer/Bio_ClinicalBERT",
-        "Bio_ClinicalBERT (BERT-base, cased vocab): last hidden states x 768",
+        "Bio_ClinicalBERT (BERT-base, cased vocab, reports kept cased as pre-trained; the "
+        "upstream folder has no tokenizer config): last hidden states x 768",
+        identity=("Bio_ClinicalBERT",),
+        lowercase=False,
+    )
+)
+register(
+    _bert_entry(
+        "bio_clinicalbert_lowercase",
+        28996,
+        "emilyalsentzer/Bio_ClinicalBERT",
+        "Bio_ClinicalBERT with lowercased reports (what transformers' default tokenizer does "
+        "with the upstream folder): last hidden states x 768",
+        identity=("Bio_ClinicalBERT",),
+        lowercase=True,
     )
 )
 register(

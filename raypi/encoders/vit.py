@@ -48,7 +48,12 @@ def build_tiny_vit() -> ViTTokens:
 
 
 def load_mae_checkpoint(module: ViTTokens, path: str) -> LoadReport:
-    """Load an MAE-style ``.pth`` (``{'model': state_dict}``), dropping decoder/text keys.
+    """Load an MAE-style ``.pth``, dropping decoder/text keys.
+
+    Both Medical MAE and MRM save through MAE's ``util/misc.py save_model``:
+    ``{'model', 'optimizer', 'epoch', 'scaler', 'args': argparse.Namespace}``; ``model`` is
+    read (as MRM's README loads ``torch.load("MRM.pth")["model"]``), the Namespace as inert
+    metadata.
 
     Args:
         module: A :class:`ViTTokens`.
@@ -57,9 +62,16 @@ def load_mae_checkpoint(module: ViTTokens, path: str) -> LoadReport:
     Returns:
         The load report.
     """
-    state = unwrap(read_state_dict(path), ("model", "state_dict"))
+    checkpoint = read_state_dict(path)
+    entry = next((k for k in ("model", "state_dict") if isinstance(checkpoint.get(k), dict)), "")
+    state = unwrap(checkpoint, ("model", "state_dict"))
     return load_checked(
-        module.model, state, source=path, prefixes=("module.", ""), drop=PRETRAIN_EXTRAS
+        module.model,
+        state,
+        source=path,
+        prefixes=("module.", ""),
+        drop=PRETRAIN_EXTRAS,
+        entry=entry,
     )
 
 
@@ -73,7 +85,9 @@ register(
         token_shape=(197, 768),
         input_size=224,
         weights_hint="Medical MAE ViT-B/16 (0.5M) pre-training checkpoint vit-b_CXR_0.5M_mae.pth "
-        "({'model': ...}, decoder keys dropped) at $RAYPI_HOME/weights/medical_mae",
+        "({'model', 'optimizer', 'epoch', 'scaler', 'args'}; 'model' read, decoder keys "
+        "dropped) at $RAYPI_HOME/weights/medical_mae; published by the authors via "
+        "github.com/lambert-x/medical_mae",
         hint=ResourceHint(gpu_memory_gb=4.0, batch_size=128),
         description="timm ViT-B/16 at 224: CLS + 14x14 patch tokens x 768 (final norm)",
         factory=partial(build_timm_vit, VIT_B16),
@@ -89,8 +103,9 @@ register(
         family="vit",
         token_shape=(197, 768),
         input_size=224,
-        weights_hint="MRM.pth from RL4M/MRM-pytorch ({'model': ...}; pixel and report decoders "
-        "dropped) at $RAYPI_HOME/weights/mrm",
+        weights_hint="MRM.pth from github.com/RL4M/MRM-pytorch ({'model', 'optimizer', 'epoch', "
+        "'scaler', 'args'}; 'model' read; pixel and report decoders dropped) at "
+        "$RAYPI_HOME/weights/mrm",
         hint=ResourceHint(gpu_memory_gb=4.0, batch_size=128),
         description="timm ViT-B/16 at 224: CLS + 14x14 patch tokens x 768 (final norm)",
         factory=partial(build_timm_vit, VIT_B16),

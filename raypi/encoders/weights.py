@@ -9,6 +9,10 @@ from pathlib import Path
 
 import torch
 
+from raypi.encoders import _pickle
+from raypi.encoders._errors import WeightsError
+
+__all__ = ["WeightsError", "LoadReport", "load_checked", "read_state_dict", "unwrap"]
 log = logging.getLogger(__name__)
 
 HF_WEIGHT_FILES = (
@@ -17,10 +21,6 @@ HF_WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-
-
-class WeightsError(ValueError):
-    """A weights file or folder is missing, unreadable, or does not fit the architecture."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class LoadReport:
     """Tensors copied into the model."""
     dropped: tuple[str, ...]
     """Checkpoint keys deliberately left out (decoders, text towers, heads), as prefixes+counts."""
+    entry: str = ""
+    """Which entry of the checkpoint the weights came from (e.g. ``model`` or ``model_ema``)."""
+    prefix: str = ""
+    """The key prefix stripped (e.g. ``encoder.module.``)."""
 
 
 def hf_weight_file(folder: Path) -> Path:
@@ -54,6 +58,10 @@ def hf_weight_file(folder: Path) -> Path:
 def read_state_dict(path: str | Path) -> dict:
     """Read a checkpoint file: ``.safetensors`` or a torch pickle (``.bin .pth .pt .ckpt``).
 
+    One path for every format, and never full unpickling: torch pickles are read by the
+    weights-only unpickler with a short allowlist of harmless metadata types
+    (``raypi.encoders._pickle``); anything else is refused, naming the type.
+
     Args:
         path: The file.
 
@@ -67,15 +75,27 @@ def read_state_dict(path: str | Path) -> dict:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - Lightning checkpoints pickle their hparams
-        if path.suffix != ".ckpt":
-            raise WeightsError(f"{path}: not a readable torch checkpoint ({error})") from error
-        from raypi.encoders import _pickle
+    stored = _pickle.load(path)
+    if not isinstance(stored, dict):
+        raise WeightsError(f"{path}: expected a dict of tensors, found {type(stored).__name__}")
+    return stored
 
-        log.warning("%s: hyper-parameters need full unpickling; trust this file", path)
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_pickle)
+
+def take_entry(checkpoint: dict, entry: str, source: str) -> dict:
+    """Return ``checkpoint[entry]``, or raise naming the entries the file has.
+
+    Args:
+        checkpoint: What :func:`read_state_dict` returned.
+        entry: The wanted entry (e.g. ``model_ema``).
+        source: File name for messages.
+
+    Returns:
+        The entry's flat state dict.
+    """
+    if not isinstance(checkpoint.get(entry), dict):
+        found = sorted(str(key) for key in checkpoint)[:12]
+        raise WeightsError(f"{source}: no {entry!r} entry in the checkpoint; it has {found}")
+    return unwrap(checkpoint[entry])
 
 
 def unwrap(checkpoint: dict, keys: Iterable[str] = ("state_dict", "model", "module")) -> dict:
@@ -119,6 +139,7 @@ def load_checked(
     source: str,
     prefixes: Iterable[str] = ("",),
     drop: Iterable[str] = (),
+    entry: str = "",
 ) -> LoadReport:
     """Load ``state`` into ``module``; raise naming expected vs found keys when it does not fit.
 
@@ -129,6 +150,7 @@ def load_checked(
         prefixes: Where the module's keys live in the checkpoint (first match wins, e.g.
             ``module.encoder_q.``); keys outside the chosen prefix are dropped and reported.
         drop: Key prefixes (after stripping) to leave out on purpose.
+        entry: The checkpoint entry ``state`` came from, for the report.
 
     Returns:
         What was loaded and what was dropped; every model key must be in the file.
@@ -151,8 +173,11 @@ def load_checked(
         raise WeightsError(misfit_message(source, missing, unexpected, wrong_shape, expected, kept))
     # Every key matched above, so strict loading cannot fail; strict=True keeps it honest.
     module.load_state_dict(kept, strict=True)
-    report = LoadReport(source, len(kept), summarise_keys(dropped))
-    log.info("loaded %d tensors from %s; dropped %s", report.loaded, source, report.dropped)
+    report = LoadReport(source, len(kept), summarise_keys(dropped), entry, prefix)
+    log.info(
+        "loaded %d tensors from %s (entry %r, prefix %r); dropped %s",
+        report.loaded, source, entry, prefix, report.dropped,
+    )  # fmt: skip
     return report
 
 
