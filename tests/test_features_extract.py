@@ -215,3 +215,32 @@ def test_reports_through_a_text_encoder(cluster, dataset, tmp_path):
     tokens, lengths = load_text(out, "tiny_bert", ["img00", "img04"], allow_missing=True)
     assert tokens.shape[:2] == (2, 8) and lengths[1] == 0 and 0 < lengths[0] <= 8
     assert not tokens[0, lengths[0] :].any() and tokens[0, : lengths[0]].any()
+
+
+def test_extract_with_weights_in_c2l_layout_stores_that_models_tokens(cluster, dataset, tmp_path):
+    """`raypi extract --weights NAME=PATH` on a file in C2L's own layout (see
+    test_encoders_upstream.py): the stored tokens are the forward of the file's weights."""
+    import argparse as _argparse
+
+    import torch
+
+    from raypi.encoders import get_encoder
+
+    spec = get_encoder("tiny_resnet")
+    reference = spec.build()
+    with torch.no_grad():
+        for tensor in reference.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(0.1)
+    state = {f"encoder.module.{k}": v for k, v in reference.model.state_dict().items()}
+    path = tmp_path / "current.pth"
+    torch.save({"opt": _argparse.Namespace(c2l=True), "model": state, "epoch": 1}, path)
+    out = str(tmp_path / "store")
+    argv = ["--dataset", dataset, "--encoders", "tiny_resnet", "--out", out, "--dtype", "fp32"]
+    assert run_cli(*argv, "--weights", f"tiny_resnet={path}") == 0
+    stored = load(out, "tiny_resnet", ["img01"], views=0)[0]
+    image = np.asarray(Image.open(f"{dataset}/images/img01.png"))
+    reference.eval()
+    with torch.inference_mode():
+        expected = reference(spec.preprocess(image)[None])[0]
+    torch.testing.assert_close(stored.float(), expected, rtol=1e-4, atol=1e-4)
