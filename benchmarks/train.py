@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from raypi.sweep.cost import trial_flop
 from raypi.train import FitConfig, FitData, fit
 from raypi.train._flops import attention_executed_flops, attention_reference_flops, batch_flops
 from raypi.train.heads import HeadShape, build_head
@@ -214,13 +215,13 @@ def grid_flops() -> dict:
         for shape in images.values():
             image_fwd = attention_reference_flops(*shape)
             for size in spec.sizes:
-                cost = size.epochs * (3 * image_fwd * size.samples + image_fwd * val)
+                cost = trial_flop(image_fwd, size.samples, size.epochs, val)
                 if task != "pulmonary_embolism":  # image-only sample-efficiency curves
                     totals["sample_efficiency"] += seeds * cost
                     trials["sample_efficiency"] += seeds
                 if size.samples in DISTILL_SIZES[task]:  # teacher + distilled + self-distilled
                     fwd = image_fwd + text_fwd
-                    teacher = size.epochs * (3 * fwd * size.samples + fwd * val)
+                    teacher = trial_flop(fwd, size.samples, size.epochs, val)
                     totals["distillation"] += 5 * (teacher + 2 * cost)
                     trials["distillation"] += 5 * 3
     out = {f"{k}_pflop": round(v / 1e15, 1) for k, v in totals.items()}

@@ -54,9 +54,11 @@ def test_entries_are_complete(spec: EncoderSpec):
 def test_resource_hints_mark_rad_dino_big_and_give_fractions():
     assert get_encoder("rad_dino").hint.needs_big_gpu
     assert not any(s.hint.needs_big_gpu for s in list_encoders() if s.name != "rad_dino")
-    assert ResourceHint(4.0, 64).gpu_fraction(16) == 0.3
+    # The one GPU-share rule (raypi.cluster.gpu_share): 1/8, 1/4, 1/2 or a whole GPU.
+    assert ResourceHint(4.0, 64).gpu_fraction(16) == 0.25
+    assert ResourceHint(4.5, 64).gpu_fraction(16) == 0.5
     assert ResourceHint(24.0, 64).gpu_fraction(16) == 1.0
-    assert ResourceHint(0.5, 64).gpu_fraction(80) == 0.1
+    assert ResourceHint(0.5, 64).gpu_fraction(80) == 0.125
 
 
 def test_bytes_per_item_in_fp16():

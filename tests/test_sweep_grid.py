@@ -21,6 +21,7 @@ from raypi.sweep import (
     stages,
 )
 from raypi.sweep import results as sweep_results
+from raypi.sweep import teachers as sweep_teachers
 from raypi.sweep._callbacks import error_text
 from raypi.sweep.resources import gpu_share, head_memory_gb
 
@@ -163,11 +164,11 @@ def test_results_parts_are_one_row_per_key(tmp_path):
 
 def test_teacher_logits_give_probabilities_at_any_tau(tmp_path):
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
-    sweep_results.write_teacher_outputs(str(tmp_path), "k", ["a", "b"], logits)
-    probs = sweep_results.teacher_probs(str(tmp_path), "k", ["b", "a"], 2.0)
+    sweep_teachers.write_teacher_outputs(str(tmp_path), "k", ["a", "b"], logits)
+    probs = sweep_teachers.teacher_probs(str(tmp_path), "k", ["b", "a"], 2.0)
     assert torch.allclose(probs, torch.softmax(logits[[1, 0]] / 2.0, dim=-1))
     with pytest.raises(ValueError, match="lack 1 training rows"):
-        sweep_results.teacher_probs(str(tmp_path), "k", ["a", "c"], 1.0)
+        sweep_teachers.teacher_probs(str(tmp_path), "k", ["a", "c"], 1.0)
 
 
 def test_error_text_is_short_and_names_the_type():
@@ -208,3 +209,21 @@ def test_sweep_command_parses_its_options():
     assert args.func is command.run and args.smoke_test and args.search and args.samples == 8
     with pytest.raises(SystemExit):
         parser.parse_args(["sweep"])  # --config is required for the command
+
+
+def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys):
+    from raypi.sweep.script import print_dry_run, sweep_parser
+
+    config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
+    args = sweep_parser("", config).parse_args(["--dry-run"])
+    assert print_dry_run(args) == 0
+    out = capsys.readouterr().out
+    trials = expand(load_spec(config))
+    assert f"{len(trials)} trials (nothing was started)" in out
+    first, second = stages(trials)
+    for method in ("image", "teacher", "text", "distill", "self_distill"):
+        count = sum(t.method == method for t in trials)
+        row = next(line for line in out.splitlines() if f" {method} " in f" {line} ")
+        assert f" {count} " in f" {row} ", (method, row)
+    assert "big_gpu" in out and "GPU-hours" in out and "GB read" in out
+    assert len(first) + len(second) == len(trials)

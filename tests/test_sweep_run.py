@@ -28,6 +28,7 @@ from raypi.sweep import (
     stages,
 )
 from raypi.sweep import results as sweep_results
+from raypi.sweep import teachers as sweep_teachers
 from raypi.sweep.synthetic import make_synthetic_study
 
 ray = pytest.importorskip("ray")
@@ -116,10 +117,10 @@ def test_teacher_probabilities_follow_each_students_tau(full_run):
     outcome, _ = full_run
     trials = read_trials(outcome.results)
     key = trials.loc[trials["method"] == "teacher", "trial_key"].iloc[0]
-    ids = io.read_parquet(sweep_results.teacher_path(outcome.results, key))["image_id"]
+    ids = io.read_parquet(sweep_teachers.teacher_path(outcome.results, key))["image_id"]
     ids = ids.to_pylist()[:5]
-    sharp = sweep_results.teacher_probs(outcome.results, key, ids, 0.25)
-    soft = sweep_results.teacher_probs(outcome.results, key, ids, 4.0)
+    sharp = sweep_teachers.teacher_probs(outcome.results, key, ids, 0.25)
+    soft = sweep_teachers.teacher_probs(outcome.results, key, ids, 4.0)
     assert sharp.shape == (5, 2)
     assert (sharp.max(1).values >= soft.max(1).values).all()
 
@@ -169,7 +170,7 @@ def test_resume_after_killing_the_driver(cluster, study, full_run, tmp_path):
     config.write_text(yaml.safe_dump(spec_to_dict(spec(study))))  # same keys as full_run
     killed = str(tmp_path / "killed")
     command = [sys.executable, str(REPO / "sweeps" / "distill_grid.py"), "--config", str(config)]
-    command += ["--address", cluster, "--max-failures", "1", "--verbose", "0"]
+    command += ["--address", cluster, "--max-failures", "1"]
     driver = subprocess.Popen(
         command + ["--storage", killed], start_new_session=True, stdout=subprocess.DEVNULL
     )
@@ -206,7 +207,7 @@ def test_sweep_script_smoke_test(cluster, study, tmp_path, script):
     config["data"] = {"demo": {"root": study.root, "features": study.features}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     module = runpy.run_path(str(REPO / "sweeps" / f"{script}.py"))
-    argv = ["--smoke-test", "--config", str(tmp_path / "config.yaml"), "--verbose", "0"]
+    argv = ["--smoke-test", "--config", str(tmp_path / "config.yaml")]
     assert module["main"](argv + ["--storage", str(tmp_path)]) == 0
     trials = read_trials(str(tmp_path / f"{config['name']}_smoke"))
     assert len(trials) >= 1 and (trials["status"] == "ok").all()
@@ -244,7 +245,38 @@ def test_inner_protocol_chooses_on_held_out_training_rows(cluster, study, tmp_pa
     rows = _inputs.training_rows(teacher)
     assert len(rows.train_ids) + len(rows.select_ids) == 60
     assert not set(rows.select_ids) & (set(rows.train_ids) | set(rows.val_ids))
-    stored = io.read_parquet(sweep_results.teacher_path(outcome.results, teacher.trial_key))
+    stored = io.read_parquet(sweep_teachers.teacher_path(outcome.results, teacher.trial_key))
     assert stored.column("image_id").to_pylist() == rows.train_ids  # fitted rows only
     epochs = read_epochs(outcome.results)
     assert (epochs["select_auc"] != epochs["val_auc"]).any()
+
+
+def test_status_of_a_half_finished_sweep(full_run, tmp_path, capsys):
+    import shutil
+
+    from raypi.cli import main as raypi_main
+
+    outcome, _ = full_run
+    half = tmp_path / "half"
+    shutil.copytree(outcome.results, half)
+    parts = sorted((half / "parts" / "trials").glob("*.parquet"))
+    students = [
+        p for p in parts if p.stem in {t.trial_key for t in stages(expand(spec_from(half)))[1]}
+    ]
+    for path in students[:5]:
+        path.unlink()
+    first = stages(expand(spec_from(half)))[0][0]  # an ok stage-1 model, now failed
+    failed = sweep_results.trial_row(
+        "sweep", first.to_dict(), "failed", error="RuntimeError: out of memory (1 attempt)"
+    )
+    sweep_results.write_trial(str(half), failed)
+    assert raypi_main(["status", str(half)]) == 0
+    out = capsys.readouterr().out
+    assert "14 ok, 1 failed, 5 not started" in out
+    assert "RuntimeError: out of memory" in out and "compute spent" in out
+
+
+def spec_from(folder):
+    from raypi.sweep.config import spec_from_dict
+
+    return spec_from_dict(yaml.safe_load((Path(folder) / "sweep.yaml").read_text())["sweep"])

@@ -72,6 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument(
         "--cpus-per-volume", type=float, default=1.0, help="CPUs Ray reserves per Plastimatch call"
     )
+    inspect.add_argument(
+        "--address", default=None,
+        help="Ray cluster that renders the DRRs, e.g. 'auto' (default: a local Ray)",
+    )  # fmt: skip
     inspect.set_defaults(func=run)
 
 
@@ -110,5 +114,6 @@ def _inspect(args: argparse.Namespace) -> dict:
         seed=args.seed,
         drr=DrrSettings(resolution=args.resolution),
         num_cpus_per_volume=args.cpus_per_volume,
+        address=args.address,
     )
     return build_inspect(args.root, args.out, options)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from raypi import paths
+from raypi.commands import _options
 
 
 def _weights(value: str) -> tuple[str, str]:
@@ -35,50 +36,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated encoder names, image and text (see `raypi encoders`)",
     )  # fmt: skip
     parser.add_argument(
-        "--views", type=int, default=0,
-        help="augmented views per image besides view 0 (random resized crop 0.4-0.9)",
-    )  # fmt: skip
-    parser.add_argument(
         "--out", default=None,
         help="feature store folder, local or s3:// (default: $RAYPI_HOME/features/<dataset>)",
     )  # fmt: skip
-    parser.add_argument(
-        "--max-text-length", type=int, default=128,
-        help="truncation length of reports in tokens (real lengths are stored)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--dtype", choices=("fp16", "bf16", "fp32"), default="fp16",
-        help="storage dtype of tokens (default fp16)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--pool", type=int, default=1,
-        help="average-pool the patch grid in POOL x POOL windows (e.g. 2); CLS kept",
-    )  # fmt: skip
-    parser.add_argument(
-        "--tokens", choices=("all", "cls", "mean"), default="all",
-        help="keep every token, only the CLS token, or only the patch-token mean",
-    )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="base seed of the augmented views")
-    parser.add_argument(
-        "--batch-size", type=int, default=None,
-        help="rows per forward pass and per shard (default: the encoder's resource hint)",
-    )  # fmt: skip
+    # Every extraction setting is a field of ExtractOptions: its flags are made from it.
+    from raypi.features.extract import ExtractOptions
+
+    _options.add_arguments(parser, ExtractOptions)
     parser.add_argument(
         "--weights", type=_weights, action="append", default=[], metavar="NAME=PATH",
         help="upstream weights file/folder of an encoder (repeatable); default "
         "$RAYPI_HOME/weights/NAME when present, else random init",
     )  # fmt: skip
     parser.add_argument(
-        "--overwrite", action="store_true",
-        help="rewrite a store made with other weights/preprocessing/options instead of refusing",
+        "--address", default=None,
+        help="Ray cluster to run on, e.g. 'auto' or ray://head:10001 (default: a local Ray)",
     )  # fmt: skip
     parser.add_argument(
-        "--gpu-memory-gb", type=float, default=16.0,
-        help="memory of one GPU, to turn an encoder's memory hint into a GPU share",
-    )  # fmt: skip
-    parser.add_argument(
-        "--cpu-threads", type=int, default=None,
-        help="torch threads of a CPU encoder actor (default: the cluster's CPU count)",
+        "-v", "--verbose", action="store_true",
+        help="show Ray Data's execution plans and progress (always in Ray's log files)",
     )  # fmt: skip
     parser.set_defaults(func=run)
 
@@ -98,12 +74,12 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_store(args.dataset)
     encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
     try:
+        from raypi.features.extract import ExtractOptions
+
         summaries = extract(
-            args.dataset, encoders, out, views=args.views, weights=dict(args.weights),
-            max_text_length=args.max_text_length, dtype=args.dtype, pool=args.pool,
-            tokens=args.tokens, seed=args.seed, batch_size=args.batch_size,
-            overwrite=args.overwrite, gpu_memory_gb=args.gpu_memory_gb,
-            cpu_threads=args.cpu_threads,
+            args.dataset, encoders, out, weights=dict(args.weights), address=args.address,
+            verbose=args.verbose,
+            **_options.values(args, ExtractOptions),
         )  # fmt: skip
     except (StoreError, TableError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

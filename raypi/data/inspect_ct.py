@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from raypi import __version__, io
-from raypi.data import _drr, _drr_job, tables
+from raypi.data import _drr, tables
 from raypi.data import _inspect_layout as layout
 from raypi.data._published import deterministic_order
 from raypi.data._summary import Drops, task_summary
@@ -54,6 +54,9 @@ class InspectOptions:
     """DRR geometry and JPEG encoding."""
     num_cpus_per_volume: float = 1.0
     """CPUs Ray reserves per Plastimatch call."""
+    address: str | None = field(default=None, compare=False)
+    """Ray cluster that renders the DRRs (``auto``, ``ray://…``); a local Ray when None. How
+    the build runs, not what it builds: not part of the build's recorded choices."""
 
 
 def _usable_studies(root: Path, studies: pd.DataFrame, drops: Drops) -> pd.DataFrame:
@@ -129,7 +132,11 @@ def _tasks_with_drrs(studies: pd.DataFrame, out: str, options: InspectOptions, d
             }
             for image_id in needed
         ]
-        _, new_failures = _drr_job.render_all(jobs, options.drr, options.num_cpus_per_volume)
+        from raypi.features import _drr_job  # the Ray Data job (Ray stays out of raypi.data)
+
+        _, new_failures = _drr_job.render_all(
+            jobs, options.drr, options.num_cpus_per_volume, address=options.address
+        )
         failed |= new_failures
         if not new_failures:
             break
@@ -208,7 +215,7 @@ def build_inspect(
         },
         "dropped": drops.to_dict(),
         "tasks": summaries,
-        "options": asdict(options),
+        "options": {k: v for k, v in asdict(options).items() if k != "address"},
         "raypi_version": __version__,
     }
     io.write_json(io.join(out, "build_summary.json"), summary)

@@ -35,9 +35,11 @@ class ResourceHint:
             device_memory_gb: Memory of the GPUs on the node.
 
         Returns:
-            A fraction in (0, 1], rounded up to a tenth.
+            A fraction of ``raypi.cluster.GPU_SHARES`` (the one GPU-share rule).
         """
-        return min(1.0, max(0.1, float(np.ceil(10 * self.gpu_memory_gb / device_memory_gb)) / 10))
+        from raypi.cluster import gpu_share
+
+        return gpu_share(self.gpu_memory_gb, device_memory_gb)
 
 
 @dataclass(frozen=True)

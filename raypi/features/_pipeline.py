@@ -18,14 +18,8 @@ import numpy as np
 import pandas as pd
 import ray
 
+from raypi.cluster import BIG_GPU_RESOURCE, resources
 from raypi.features import _workers
-from raypi.sweep.resources import BIG_GPU_RESOURCE
-
-
-def ensure_ray() -> None:
-    """Start a local Ray (or join ``RAY_ADDRESS``) unless this process is connected already."""
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=True)
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,7 @@ def actor_resources(spec, config) -> ActorResources:
     Returns:
         The pool's resources.
     """
-    cluster = ray.cluster_resources()
+    cluster = resources()
     return size_pool(
         float(cluster.get("CPU", 1.0)),
         float(cluster.get("GPU", 0.0)),

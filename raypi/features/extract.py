@@ -13,13 +13,15 @@ listed in the manifest's ``skipped``, and retried by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from raypi import cluster
 from raypi.data.tables import read_dataset
 from raypi.features import _tokens, schema, store
 
@@ -32,9 +34,9 @@ class ExtractOptions:
 
     views: int = 0
     """Augmented views per image (view 0, the evaluation view, is always extracted)."""
-    dtype: str = "fp16"
+    dtype: str = field(default="fp16", metadata={"choices": tuple(schema.DTYPES)})
     """Storage dtype of tokens: ``fp16``, ``bf16`` or ``fp32``."""
-    tokens: str = "all"
+    tokens: str = field(default="all", metadata={"choices": _tokens.MODES})
     """Image tokens to keep: ``all``, ``cls`` (CLS token only) or ``mean`` (patch mean only)."""
     pool: int = 1
     """Average-pool the patch grid in ``pool × pool`` windows (``tokens="all"`` only)."""
@@ -92,6 +94,8 @@ def extract(
     views: int = 0,
     *,
     weights: dict[str, str] | None = None,
+    address: str | None = None,
+    verbose: bool = False,
     **options,
 ) -> list[EncoderSummary]:
     """Extract the features of every encoder into ``out``, resuming what is there.
@@ -103,6 +107,10 @@ def extract(
         views: Augmented views per image besides view 0.
         weights: Weights file/folder per encoder name; otherwise ``spec.default_weights()``
             when it exists, else the random initialisation (meant for tiny encoders).
+        address: Ray cluster to join (``auto``, ``ray://…``); a local Ray when None (see
+            ``raypi.cluster.connect``).
+        verbose: Let Ray Data print its execution plans and progress to the console (they
+            always go to Ray's log files); raypi logs one summary line per encoder.
         **options: Fields of :class:`ExtractOptions`.
 
     Returns:
@@ -112,20 +120,33 @@ def extract(
         StoreError: A store exists with another identity and ``overwrite`` is False.
     """
     from raypi.encoders import get_encoder
-    from raypi.features import _pipeline
 
     config = replace(ExtractOptions(views=views), **options)
     _validate(config)
     table = read_dataset(dataset_root)
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
-    _pipeline.ensure_ray()
+    cluster.connect(address)
     summaries = []
-    for spec in specs:
-        path = _weights_of(spec, weights or {})
-        summary = _extract_one(spec, path, table, dataset_root, out, config)
-        log.info("%s", summary.line())
-        summaries.append(summary)
+    with _ray_data_console(verbose):
+        for spec in specs:
+            path = _weights_of(spec, weights or {})
+            summary = _extract_one(spec, path, table, dataset_root, out, config)
+            log.info("%s", summary.line())
+            summaries.append(summary)
     return summaries
+
+
+@contextlib.contextmanager
+def _ray_data_console(verbose: bool):
+    """Hold Ray Data's console logging at warnings unless ``verbose`` (its files keep all)."""
+    logger = logging.getLogger("ray.data")
+    before = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def _weights_of(spec, weights: dict[str, str]) -> str | None:

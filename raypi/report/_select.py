@@ -9,6 +9,7 @@ import pandas as pd
 
 from raypi.report import _columns as col
 from raypi.report import _labels, _settings
+from raypi.train.config import DEFAULT_LAMBDA, METHOD_TABLE
 
 SELECTIONS = ("study", "final", "best")
 """``study``: teachers at their best validation epoch, every other model at its last epoch."""
@@ -71,13 +72,8 @@ def _task_tau(task: str) -> float | None:
         return None
 
 
-def _default_lam() -> float | None:
-    try:
-        from raypi.train.config import DEFAULT_LAMBDA
-
-        return float(DEFAULT_LAMBDA)
-    except Exception:  # noqa: BLE001 - before raypi.train exists, fall back to the mode
-        return None
+def _default_lam() -> float:
+    return float(DEFAULT_LAMBDA)
 
 
 @dataclass(frozen=True)
@@ -118,14 +114,19 @@ def main_config(rows: pd.DataFrame, task: str) -> MainConfig:
     Returns:
         The configuration.
     """
-    students = rows[rows[col.METHOD].isin(["distill", "self_distill"])]
-    teachers = rows[rows[col.METHOD].isin(["teacher", "distill", "text"])]
+    students = rows[rows[col.METHOD].isin(_methods("distills"))]
+    teachers = rows[rows[col.METHOD].isin(_methods("involves_report"))]
     return MainConfig(
         head=_preferred(rows[col.HEAD], DEFAULT_HEAD),
         text_encoder=_preferred(teachers[col.TEXT_ENCODER], DEFAULT_TEXT_ENCODER),
         tau=_preferred(pd.to_numeric(students[col.TAU], errors="coerce"), _task_tau(task)),
         lam=_preferred(pd.to_numeric(students[col.LAM], errors="coerce"), _default_lam()),
     )
+
+
+def _methods(flag: str) -> tuple[str, ...]:
+    """Return the methods of ``raypi.train.config.METHOD_TABLE`` whose ``flag`` holds."""
+    return tuple(m.name for m in METHOD_TABLE.values() if getattr(m, flag))
 
 
 def _matches(series: pd.Series, value: object | None) -> pd.Series:
@@ -150,10 +151,10 @@ def select(rows: pd.DataFrame, config: MainConfig, vary: str | None = None) -> p
         Matching rows: every method is matched only on the settings it uses.
     """
     uses = {
-        col.HEAD: ("image", "teacher", "distill", "self_distill"),
-        col.TEXT_ENCODER: ("teacher", "distill", "text"),
-        col.TAU: ("distill", "self_distill"),
-        col.LAM: ("distill", "self_distill"),
+        col.HEAD: _methods("reads_image"),
+        col.TEXT_ENCODER: _methods("involves_report"),
+        col.TAU: _methods("distills"),
+        col.LAM: _methods("distills"),
     }
     values = {col.HEAD: config.head, col.TEXT_ENCODER: config.text_encoder}
     values |= {col.TAU: config.tau, col.LAM: config.lam}

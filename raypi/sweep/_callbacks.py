@@ -1,4 +1,4 @@
-"""A Tune callback that records a trial once it has failed for good (retries exhausted)."""
+"""Tune callbacks: record a trial that failed for good, and show one live progress line."""
 
 from __future__ import annotations
 
@@ -72,3 +72,103 @@ def _last_error(trial):
                 except Exception:  # noqa: BLE001 - an unreadable pickle falls back to text
                     continue
     return trial.get_pickled_error() or trial.get_error()
+
+
+class ProgressLine(tune.Callback):
+    """One live progress line for a sweep (Tune's own boxes stay off by default).
+
+    It counts stage-1 models and students done, trials running and failed, elapsed time, time
+    left at the current rate and the best validation AUC so far. On a terminal the line is
+    rewritten in place; into a file or pipe it is printed only when
+    another tenth of the trials has finished (or one failed), so logs stay short.
+    """
+
+    def __init__(self, plan, total: int, stream=None) -> None:
+        import time
+
+        # The console is looked up when written (Tune pickles its callbacks with its state).
+        self.plan, self.total, self._stream = plan, total, stream
+        self.clock, self.started = time.monotonic, time.monotonic()
+        self.done = {"models": 0, "students": 0}
+        self.failed, self.running, self.best = 0, set(), float("nan")
+        self.shown_tenth = -1
+
+    @property
+    def stream(self):
+        """Where the line goes: the given stream, else this process's stdout."""
+        import sys
+
+        return self._stream or sys.stdout
+
+    @property
+    def tty(self) -> bool:
+        """Whether the stream is a terminal (then the line is rewritten in place)."""
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_stream": None}
+
+    def _kind(self, trial) -> str:
+        from raypi.sweep.trainable import resolve_trial
+
+        return "students" if resolve_trial(trial.config, self.plan).is_student else "models"
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        """Count the trial as running."""
+        self.running.add(trial.trial_id)
+        self._show()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        """Keep the best validation AUC reported so far."""
+        value = result.get("best_val_auc")
+        if isinstance(value, float) and value == value and not value <= self.best:
+            self.best = value
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        """Count the trial as done."""
+        self.running.discard(trial.trial_id)
+        self.done[self._kind(trial)] += 1
+        self._show()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        """Count the trial as failed (after its last retry)."""
+        self.running.discard(trial.trial_id)
+        self.failed += 1
+        self._show(force=True)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        """End the live line."""
+        if self.tty:
+            self.stream.write("\n")
+        elif self.shown_tenth < 10:
+            self._show(force=True)
+
+    def line(self) -> str:
+        """Return the progress text."""
+        finished = sum(self.done.values()) + self.failed
+        elapsed = self.clock() - self.started
+        left = elapsed / finished * (self.total - finished) if finished else float("nan")
+        best = f"{self.best:.3f}" if self.best == self.best else "–"
+        return (
+            f"raypi: {finished}/{self.total} trials ({self.done['models']} stage-1 models, "
+            f"{self.done['students']} students) · {len(self.running)} running · "
+            f"{self.failed} failed · {_clock(elapsed)} elapsed · ~{_clock(left)} left · "
+            f"best val AUC {best}"
+        )
+
+    def _show(self, force: bool = False) -> None:
+        finished = sum(self.done.values()) + self.failed
+        tenth = int(10 * finished / max(1, self.total))
+        if self.tty:
+            self.stream.write("\r" + self.line().ljust(120))
+        elif force or tenth > self.shown_tenth:
+            self.shown_tenth = max(self.shown_tenth, tenth)
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

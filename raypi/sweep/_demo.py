@@ -6,6 +6,7 @@ import logging
 
 from raypi import io
 from raypi.sweep.grid import TEXT_METHODS, SweepSpec
+from raypi.train.config import METHOD_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def needed_encoders(spec: SweepSpec, dataset: str) -> list[str]:
     for grid in spec.grids:
         if not any(get_task(task).dataset == dataset for task in grid.tasks):
             continue
-        if any(method != "text" for method in grid.methods):
+        if any(METHOD_TABLE[method].reads_image for method in grid.methods):
             names += list(grid.encoders)
         if any(method in TEXT_METHODS for method in grid.methods):
             names += list(grid.text_encoders)

@@ -14,6 +14,7 @@ import torch
 
 from raypi import io
 from raypi.train import FitData
+from raypi.train.config import METHOD_TABLE
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,13 +135,13 @@ def fit_data(config, teacher_probs: torch.Tensor | None = None) -> tuple[FitData
     )
     if rows.select_ids is not None:
         data.select_labels = torch.tensor(rows.select_labels, dtype=torch.long)
-    if config.method != "text":
+    if METHOD_TABLE[config.method].reads_image:
         views = None if config.views is None else list(range(config.views + 1))
         data.train_tokens = load(config.features, config.encoder, rows.train_ids, views=views)
         data.val_tokens = load(config.features, config.encoder, rows.val_ids, views=0)
         if rows.select_ids is not None:
             data.select_tokens = load(config.features, config.encoder, rows.select_ids, views=0)
-    if config.method in ("teacher", "text"):
+    if METHOD_TABLE[config.method].reads_report:
         splits = (("train", rows.train_ids), ("val", rows.val_ids), ("select", rows.select_ids))
         for split, ids in splits:
             if ids is None:

@@ -15,10 +15,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from raypi.sweep import _sizes
+from raypi.train.config import METHOD_TABLE, METHODS
 
-METHODS = ("image", "teacher", "distill", "self_distill", "text")
-STUDENT_METHODS = ("distill", "self_distill")
-TEXT_METHODS = ("teacher", "distill", "text")
+STUDENT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
+TEXT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.involves_report)
 """Methods whose model (or whose teacher) reads report features: they name a text encoder."""
 KEY_VERSION = 2
 """Bumped when the meaning of a trial config changes, so old results are not reused (2: ties
@@ -243,8 +243,8 @@ class TrialConfig:
         """Return the stage-1 config this student distills from."""
         if not self.is_student:
             raise ValueError(f"method {self.method!r} has no teacher")
-        method = "teacher" if self.method == "distill" else "image"
-        text = self.text_encoder if method == "teacher" else None
+        method = METHOD_TABLE[self.method].teacher
+        text = self.text_encoder if METHOD_TABLE[method].involves_report else None
         return replace(self, method=method, text_encoder=text, lam=None, tau=None, teacher_key=None)
 
 
@@ -323,9 +323,10 @@ def _method_trials(grid: Grid, task, base: dict):
             for method in grid.methods:
                 texts = grid.text_encoders if method in TEXT_METHODS else (None,)
                 students = method in STUDENT_METHODS
-                # The report-only model sees no image: one per text encoder, not per backbone.
-                own = {"encoder": None, "head": "attention", "lr": float(grid.lr or 1e-4)}
-                own = own if method == "text" else {}
+                # A model that sees no image: one per text encoder, not per backbone.
+                spec = METHOD_TABLE[method]
+                own = {"encoder": None, "head": "attention", "lr": float(grid.lr or spec.lr)}
+                own = own if not spec.reads_image else {}
                 for text in texts:
                     for lam in grid.lams if students else (None,):
                         for tau in taus if students else (None,):

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from raypi import io, paths
+from raypi import cluster, io, paths
 from raypi.sweep import _demo, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
@@ -26,7 +26,6 @@ METRIC = "best_select_auc"
 """Tune's metric: the best AUC so far on the selection split (the validation split under the
 study's protocol, the trial's held-out training rows under ``inner``), so that a search never
 chooses on the reported split unless the sweep asks for the study's protocol."""
-_FORWARDED_ENV = ("RAYPI_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,9 @@ class LaunchOptions:
     """Rerun trials recorded as failed by an earlier run."""
     max_concurrent_trials: int | None = None
     """Cap on trials running at once (None = as resources allow)."""
-    verbose: int = 1
-    """Tune's verbosity (0 silent, 1 progress table, 2 per-result)."""
+    verbose: int = 0
+    """Tune's own console output: 0 none (raypi prints one live progress line and a summary;
+    Tune's logs stay in its folders), 1 its status tables, 2 also every trial's boxes."""
     epoch_reports: int | None = None
     """Per-epoch results each trial sends to Tune (progress table, TensorBoard); None = all.
     Fewer reports cut Tune's per-trial overhead for very short trials."""
@@ -72,11 +72,14 @@ class SweepOutcome:
     """Trials recorded ok after this run."""
     failed: int = 0
     """Trials recorded failed after this run."""
+    table: str = ""
+    """Per task × method: trials ok and failed, and mean validation AUC (last epoch)."""
 
     def summary(self) -> str:
         """Return a short human summary with where the results are."""
         return (
-            f"sweep {self.name}: {self.ok}/{self.total} trials ok, {self.failed} failed "
+            (self.table + "\n" if self.table else "")
+            + f"sweep {self.name}: {self.ok}/{self.total} trials ok, {self.failed} failed "
             f"(this run: {self.ran.get('stage1', 0)} stage-1 models, "
             f"{self.ran.get('stage2', 0)} students; {self.skipped} already done)\n"
             f"results: {results.trials_path(self.results)}\n"
@@ -120,7 +123,7 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
-    connect(address, dashboard)
+    cluster.connect(address, dashboard=dashboard)
     if prepare_demo:
         _demo.ensure_demo_inputs(spec)
     trials = expand(spec)
@@ -132,7 +135,23 @@ def run_sweep(
         table, _ = results.collect(out)
         outcome.ok = int((table["status"] == results.OK).sum())
         outcome.failed = int((table["status"] == results.FAILED).sum())
+        outcome.table = summary_table(table)
     return outcome
+
+
+def summary_table(trials) -> str:
+    """Return per task × method: trials ok, failed, and mean last-epoch validation AUC."""
+    if trials.empty:
+        return ""
+    frame = trials.assign(
+        ok=trials["status"] == results.OK,
+        failed=trials["status"] == results.FAILED,
+        auc=trials["auc_final"].where(trials["status"] == results.OK),
+    )
+    table = frame.groupby(["task", "method"], sort=True).agg(
+        ok=("ok", "sum"), failed=("failed", "sum"), mean_val_auc=("auc", "mean")
+    )
+    return table.round(3).reset_index().to_string(index=False)
 
 
 def _run_stages(spec, trials, out, options, outcome) -> None:
@@ -245,15 +264,17 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
             # A fresh process per trial would re-import torch for seconds of head training.
             reuse_actors=True,
         ),
-        run_config=_run_config(spec, stage, plan.results, options, plan),
+        run_config=_run_config(
+            spec, stage, plan.results, options, plan, samples if search else len(plan.trials)
+        ),
     )
     tuner.fit()
 
 
-def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialPlan):
+def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialPlan, total: int):
     from ray import tune
 
-    from raypi.sweep._callbacks import FailureRecorder
+    from raypi.sweep._callbacks import FailureRecorder, ProgressLine
 
     storage, filesystem = io.join(out, "tune"), None
     if io.is_remote(storage):
@@ -263,7 +284,7 @@ def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialP
         storage_path=storage,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
-        callbacks=[FailureRecorder(plan)],
+        callbacks=[FailureRecorder(plan), ProgressLine(plan, total)],
         verbose=options.verbose,
     )
 
@@ -308,22 +329,3 @@ class _Resources:
 
         key = config.get("trial_key") or config["point"]
         return tune.PlacementGroupFactory([self.bundles[key]])
-
-
-def connect(address: str | None, dashboard: bool) -> None:
-    """Join ``address`` or start a local Ray (dashboard on 127.0.0.1) unless connected."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    env = {name: os.environ[name] for name in _FORWARDED_ENV if os.environ.get(name)}
-    context = ray.init(
-        address=address,
-        include_dashboard=dashboard if address is None else None,
-        dashboard_host="127.0.0.1",
-        runtime_env={"env_vars": env} if env else None,
-        log_to_driver=True,
-    )
-    url = getattr(context, "dashboard_url", None)
-    if url:
-        print(f"raypi: Ray dashboard at http://{url}")

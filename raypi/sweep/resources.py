@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-BIG_GPU_RESOURCE = "big_gpu"
-"""Custom resource of 40 GB+ GPU nodes; its count equals the node's GPU count."""
-_SHARES = (0.125, 0.25, 0.5, 1.0)
+from raypi.cluster import BIG_GPU_RESOURCE, gpu_share
+
 _CONTEXT_GB = 1.0  # CUDA context, allocator slack and the head's parameters
 _EVAL_BATCH = 512  # FitConfig.eval_batch_size: its attention scores dominate the peak
 
@@ -54,12 +53,6 @@ def head_memory_gb(token_shape: tuple[int, int], batch_size: int = 64) -> float:
     per_row = tokens * (tokens + 2 * width) * 4  # fp32 scores + normalised tokens
     peak_rows = max(3 * batch_size, _EVAL_BATCH)
     return _CONTEXT_GB + peak_rows * per_row / 1e9
-
-
-def gpu_share(memory_gb: float, gpu_memory_gb: float) -> float:
-    """Return the smallest of 1/8, 1/4, 1/2, 1 GPUs that holds ``memory_gb``."""
-    need = memory_gb / gpu_memory_gb
-    return next((share for share in _SHARES if need <= share), 1.0)
 
 
 def trial_resources(

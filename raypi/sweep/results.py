@@ -7,7 +7,7 @@ Layout of ``<results>`` (a local folder or ``s3://`` prefix)::
     parts/trials/<trial_key>.parquet   one row per trial, written when the trial ends
     parts/epochs/<trial_key>.parquet   that trial's per-epoch rows
     configs/<trial_key>.json           the resolved config of every trial that ran
-    teachers/<trial_key>.parquet       a stage-1 model's best-epoch logits on its training rows
+    teachers/<trial_key>.parquet       a stage-1 model's kept-epoch logits (``sweep.teachers``)
     tune/                           Ray Tune's experiment storage (logs, TensorBoard files)
 
 One file per ``trial_key``, written atomically, makes the parts duplicate-free by
@@ -24,7 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import torch
 import yaml
 
 from raypi import io
@@ -101,8 +100,6 @@ EPOCHS_SCHEMA = pa.schema(
 )
 """``epochs.parquet``: one row per trial and epoch."""
 
-TEACHER_SCHEMA = pa.schema([("image_id", pa.string()), ("logits", pa.list_(pa.float32()))])
-"""``teachers/<key>.parquet``: best-epoch logits of a stage-1 model on its training rows."""
 
 OK, FAILED = "ok", "failed"
 
@@ -119,11 +116,6 @@ def epochs_path(results: str) -> str:
 
 def _part(results: str, kind: str, key: str) -> str:
     return io.join(results, "parts", kind, f"{key}.parquet")
-
-
-def teacher_path(results: str, key: str) -> str:
-    """Return where a stage-1 model's training-row logits are stored."""
-    return io.join(results, "teachers", f"{key}.parquet")
 
 
 def now() -> dt.datetime:
@@ -187,6 +179,11 @@ def _read_parts(results: str, kind: str, schema: pa.Schema, columns=None) -> pa.
     return pads.dataset(files, schema=schema, filesystem=fs, format="parquet").to_table(
         columns=columns
     )
+
+
+def read_parts(results: str) -> pd.DataFrame:
+    """Return the trials recorded so far (the part files; a running sweep's too), read only."""
+    return with_legacy_defaults(_read_parts(results, "trials", TRIALS_SCHEMA).to_pandas())
 
 
 def statuses(results: str) -> dict[str, str]:
@@ -273,57 +270,6 @@ def config_key_of(row: dict) -> str:
 def read_epochs(results: str) -> pd.DataFrame:
     """Return the consolidated epochs table of a results folder."""
     return io.read_parquet(epochs_path(results)).to_pandas()
-
-
-def write_teacher_outputs(
-    results: str, key: str, image_ids: list[str], logits: torch.Tensor
-) -> None:
-    """Store a stage-1 model's best-epoch logits on its training rows.
-
-    Logits, not probabilities, are kept so that every student recomputes
-    ``softmax(logits / τ)`` at its own τ.
-
-    Args:
-        results: Results folder.
-        key: The stage-1 trial's key.
-        image_ids: Training image ids, one per row of ``logits``.
-        logits: ``[N, C]`` logits.
-    """
-    values = logits.detach().float().cpu().numpy()
-    table = pa.Table.from_pydict(
-        {"image_id": list(image_ids), "logits": [row.tolist() for row in values]}, TEACHER_SCHEMA
-    )
-    io.write_parquet(table, teacher_path(results, key))
-
-
-def teacher_probs(results: str, key: str, image_ids: list[str], tau: float) -> torch.Tensor:
-    """Return ``softmax(logits / τ)`` of a stored teacher for ``image_ids``, in their order.
-
-    Args:
-        results: Results folder.
-        key: The teacher's trial key.
-        image_ids: Training rows of the student (the teacher's rows).
-        tau: The student's temperature.
-
-    Returns:
-        ``[N, C]`` probabilities.
-
-    Raises:
-        FileNotFoundError: The teacher has no stored outputs.
-        ValueError: The teacher lacks some of the rows.
-    """
-    path = teacher_path(results, key)
-    if not io.exists(path):
-        raise FileNotFoundError(f"teacher {key} has no stored outputs at {path}")
-    table = io.read_parquet(path).to_pandas().set_index("image_id")
-    missing = pd.Index(image_ids).difference(table.index)
-    if len(missing):
-        raise ValueError(
-            f"teacher {key} outputs lack {len(missing)} training rows, e.g. {missing[0]}"
-        )
-    rows = table.loc[list(image_ids), "logits"].tolist()
-    logits = torch.from_numpy(np.stack(rows).astype(np.float32))
-    return torch.softmax(logits / tau, dim=-1)
 
 
 def write_sweep_yaml(results: str, resolved: dict) -> None:

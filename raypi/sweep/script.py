@@ -47,7 +47,24 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
     parser.add_argument(
         "--no-dashboard", action="store_true", help="start a local Ray without its dashboard"
     )
-    parser.add_argument("--verbose", type=int, default=1, help="Tune verbosity 0-2 (default 1)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the trials per stage and method, the bytes they read, the FLOP and "
+        "GPU-hours and the resources they ask for, without starting Ray",
+    )
+    parser.add_argument(
+        "--gpu-tflops", type=float, default=8.0,
+        help="sustained TFLOP/s assumed for --dry-run's GPU-hours (default 8, a T4 class)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="Tune's own console output: -v its status tables, -vv also each trial's boxes "
+        "(default: raypi's one progress line and a summary; full logs stay in Tune's folders)",
+    )
 
 
 def sweep_parser(description: str, default_config: str | None) -> argparse.ArgumentParser:
@@ -78,6 +95,19 @@ def launch_options(args: argparse.Namespace):
     )
 
 
+def print_dry_run(args: argparse.Namespace) -> int:
+    """Print what the sweep would run and cost, without starting Ray; return 0."""
+    from raypi.sweep.config import load_spec
+    from raypi.sweep.cost import dry_run, format_dry_run
+
+    spec = load_spec(args.config)
+    spec = spec.smoke() if args.smoke_test else spec
+    use_gpu = args.gpu != "no"
+    costs = dry_run(spec, launch_options(args), use_gpu=use_gpu, gpu_tflops=args.gpu_tflops)
+    print(format_dry_run(spec.name, costs, args.gpu_tflops))
+    return 0
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the sweep the command line describes and print where its results are.
 
@@ -90,6 +120,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     from raypi.sweep.config import load_spec
     from raypi.sweep.launch import run_sweep
 
+    if args.dry_run:
+        return print_dry_run(args)
     outcome = run_sweep(
         load_spec(args.config),
         storage=args.storage,
@@ -114,6 +146,8 @@ def run_search_from_args(args: argparse.Namespace) -> int:
     from raypi.sweep.config import load_spec
     from raypi.sweep.search import SearchSpace, run_lambda_search
 
+    if args.dry_run:
+        return print_dry_run(args)
     outcome = run_lambda_search(
         load_spec(args.config),
         space=SearchSpace(samples=args.samples),

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from raypi import cluster
 from raypi.sweep import _demo, launch, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
@@ -72,7 +73,7 @@ def run_lambda_search(
         spec, space = spec.smoke(), replace(space, samples=2)
     options = options or launch.LaunchOptions()
     out = launch.results_dir(spec.name, storage)
-    launch.connect(address, dashboard)
+    cluster.connect(address, dashboard=dashboard)
     if prepare_demo:
         _demo.ensure_demo_inputs(spec)
     first, students = stages(expand(spec))

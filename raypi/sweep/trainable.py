@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from raypi.sweep import _inputs, results
+from raypi.sweep import _inputs, results, teachers
 from raypi.sweep.grid import TrialConfig
 from raypi.sweep.resources import threads_for
 
@@ -54,7 +54,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     _write_resolved_config(trial, plan.results)
     fit_result, train_ids, seconds = _fit(trial, plan.results, device)
     if fit_result.train_logits_best is not None and not trial.is_student:
-        results.write_teacher_outputs(
+        teachers.write_teacher_outputs(
             plan.results, trial.trial_key, train_ids, fit_result.train_logits_best
         )
     row = results.trial_row(
@@ -103,7 +103,7 @@ def _fit(trial: TrialConfig, results_dir: str, device: str):
     probs = None
     if trial.is_student:
         train_ids = _inputs.training_rows(trial).train_ids
-        probs = results.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
+        probs = teachers.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
     data, train_ids = _inputs.fit_data(trial, probs)
     extra = {"lam": trial.lam, "tau": trial.tau} if trial.is_student else {}
     fit_config = FitConfig(

@@ -1,7 +1,27 @@
-"""Heads, objectives and the fit loop on frozen tokens: no Ray, no files."""
+"""Heads, objectives and the fit loop on frozen tokens: no Ray, no files.
 
-from raypi.train.config import DEFAULT_LAMBDA, DEFAULT_TAU, METHODS, FitConfig
-from raypi.train.data import FitData, FitResult
-from raypi.train.loop import fit
+Names load on first use, so ``raypi.train.config`` (the method table, read by the sweep and the
+report) can be imported without torch.
+"""
 
-__all__ = ["DEFAULT_LAMBDA", "DEFAULT_TAU", "METHODS", "FitConfig", "FitData", "FitResult", "fit"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DEFAULT_LAMBDA": "config",
+    "DEFAULT_TAU": "config",
+    "METHODS": "config",
+    "METHOD_TABLE": "config",
+    "FitConfig": "config",
+    "FitData": "data",
+    "FitResult": "data",
+    "fit": "loop",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'raypi.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"raypi.train.{_EXPORTS[name]}"), name)

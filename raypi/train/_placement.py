@@ -85,14 +85,14 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
         The placed tensors.
     """
     train_image, val_image, views = None, None, 1
-    if config.method != "text":
+    if config.spec.reads_image:
         train = data.train_tokens
         if train.ndim == 3:
             train = train[:, None]
         views = train.shape[1]
         train_image = _to(train, device).reshape(-1, *train.shape[2:])
         val_image = _view0(data.val_tokens, device)
-    uses_text = config.method in ("teacher", "text")
+    uses_text = config.spec.reads_report
     placed = Placed(
         train_image=train_image,
         views=views,
@@ -109,7 +109,7 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
     )
     if data.has_selection_split:
         placed.select = Evaluated(
-            image=None if config.method == "text" else _view0(data.select_tokens, device),
+            image=_view0(data.select_tokens, device) if config.spec.reads_image else None,
             labels=_to(data.select_labels.long(), device),
             text=_to(_trim(data.select_text, data.select_text_lengths), device)
             if uses_text

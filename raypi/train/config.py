@@ -4,11 +4,67 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METHODS = ("image", "teacher", "distill", "self_distill", "text")
-"""Training methods: image-only model, report-reading teacher, distilled student, student
-distilled from an image-only teacher, and the report-only (text) model of the study's Table 7."""
 
-DISTILL_METHODS = ("distill", "self_distill")
+@dataclass(frozen=True)
+class Method:
+    """What one training method reads and how it relates to the others."""
+
+    name: str
+    """Registry name (the ``method`` column of the results)."""
+    reads_image: bool
+    """Its model reads the image tokens."""
+    reads_report: bool
+    """Its model reads the report tokens (privileged information)."""
+    teacher: str | None = None
+    """The method whose kept epoch it distills from (None: it trains on labels only)."""
+    head: str | None = None
+    """The registry head it always trains (None: the configured image head)."""
+    lr: float = 1e-4
+    """Its default learning rate with the attention head (linear probes use 1e-3)."""
+
+    @property
+    def distills(self) -> bool:
+        """Whether it is a student trained on a teacher's probabilities."""
+        return self.teacher is not None
+
+    @property
+    def can_teach(self) -> bool:
+        """Whether its kept epoch's outputs may teach a student (every non-student can)."""
+        return not self.distills
+
+    @property
+    def involves_report(self) -> bool:
+        """Whether it or its teacher reads reports (so it names a text encoder)."""
+        return self.reads_report or (self.distills and METHOD_TABLE[self.teacher].reads_report)
+
+
+METHOD_TABLE: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("image", reads_image=True, reads_report=False),
+        Method("teacher", reads_image=True, reads_report=True, head="teacher"),
+        Method("distill", reads_image=True, reads_report=False, teacher="teacher"),
+        Method("self_distill", reads_image=True, reads_report=False, teacher="image"),
+        Method("text", reads_image=False, reads_report=True, head="text"),
+    )
+}
+"""The one table of training methods: image-only model, report-reading teacher, student
+distilled from the teacher (generalized distillation), student distilled from an image-only
+teacher (self-distillation), and the report-only model of the study's Table 7. train, sweep
+and report read what a method does from here."""
+
+METHODS = tuple(METHOD_TABLE)
+"""Method names, in the order of the table."""
+
+
+def method(name: str) -> Method:
+    """Return the table entry of ``name``, or raise naming the known methods."""
+    if name not in METHOD_TABLE:
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    return METHOD_TABLE[name]
+
+
+DISTILL_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
 DTYPES = ("fp32", "bf16")
 SELECTIONS = ("auc", "loss", "last")
 """How a fit picks the epoch it keeps (the one a teacher teaches from): ``auc``, the study's
@@ -96,14 +152,19 @@ class FitConfig:
                 raise ValueError(f"FitConfig.{name} is too small: {getattr(self, name)}")
 
     @property
+    def spec(self) -> Method:
+        """The method's entry of ``METHOD_TABLE``."""
+        return METHOD_TABLE[self.method]
+
+    @property
     def distills(self) -> bool:
         """Whether this fit is a student trained on teacher probabilities."""
-        return self.method in DISTILL_METHODS
+        return self.spec.distills
 
     @property
     def head_name(self) -> str:
         """Registry name of the model this fit trains (see ``raypi.train.heads``)."""
-        return {"teacher": "teacher", "text": "text"}.get(self.method, self.head)
+        return self.spec.head or self.head
 
     @property
     def returns_train_outputs(self) -> bool:

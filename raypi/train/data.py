@@ -96,10 +96,10 @@ def check_fit_data(data: FitData, config: FitConfig) -> None:
         config: Settings of the fit.
     """
     n_train, n_val = len(data.train_labels), len(data.val_labels)
-    if config.method != "text":
+    if config.spec.reads_image:
         _check_tokens("train_tokens", data.train_tokens, n_train, (3, 4))
         _check_tokens("val_tokens", data.val_tokens, n_val, (3, 4))
-    if config.method in ("teacher", "text"):
+    if config.spec.reads_report:
         _check_text(data, n_train, n_val)
     if config.distills:
         probs = data.teacher_probs
@@ -130,9 +130,9 @@ def _check_selection(data: FitData, config: FitConfig) -> None:
     rows = len(data.select_labels)
     if rows == 0:
         raise ValueError("select_labels is empty: a selection split needs rows")
-    if config.method != "text":
+    if config.spec.reads_image:
         _check_tokens("select_tokens", data.select_tokens, rows, (3, 4))
-    if config.method in ("teacher", "text"):
+    if config.spec.reads_report:
         _check_tokens("select_text", data.select_text, rows, (3,))
         lengths = data.select_text_lengths
         if lengths is None or tuple(lengths.shape) != (rows,):

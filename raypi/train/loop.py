@@ -57,10 +57,10 @@ def _threads(data: FitData, config: FitConfig, device: torch.device):
     threads = config.threads
     if threads is None and device.type == "cpu":
         cost = 0
-        if config.method != "text":
+        if config.spec.reads_image:
             shape = data.train_tokens.shape
             cost += batch_flops(config.head, shape[-2], shape[-1], config.batch_size)
-        if config.method in ("teacher", "text"):
+        if config.spec.reads_report:
             shape = data.train_text.shape
             cost += batch_flops("text", shape[-2], shape[-1], config.batch_size)
         threads = 1 if cost < SMALL_BATCH_FLOPS else None

@@ -1,8 +1,9 @@
 """The DRR step of the INSPECT build as a Ray Data job: one CPU task per CT volume, resumable.
 
 Resumable because every JPEG is written atomically (temporary name, then rename) and a rerun
-skips volumes whose JPEG already exists — a killed job loses only the volumes in flight. This
-module is the only place of ``raypi.data`` that imports Ray.
+skips volumes whose JPEG already exists — a killed job loses only the volumes in flight. It
+lives in ``raypi.features`` beside the other Ray Data job, so that ``raypi.data`` never imports
+Ray; ``raypi.data.inspect_ct`` calls it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from raypi import io
+from raypi import cluster, io
 from raypi.data import _drr
 
 
@@ -27,15 +28,17 @@ def render_all(
     jobs: list[dict[str, str]],
     settings: _drr.DrrSettings,
     num_cpus_per_volume: float = 1.0,
+    address: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Render the DRRs of ``jobs`` that are not on disk yet, in parallel on the Ray cluster.
 
-    Ray is started locally when no cluster is connected (``ray.init`` defaults).
+    Joins the cluster at ``address``, or starts a local Ray (``raypi.cluster.connect``).
 
     Args:
         jobs: ``[{"image_id", "volume", "out"}]``; ``out`` is the JPEG destination.
         settings: DRR geometry and encoding.
         num_cpus_per_volume: CPUs reserved per Plastimatch call.
+        address: Ray cluster address; a local Ray when None.
 
     Returns:
         ``(rendered_now, failed)``: image ids rendered by this call, and image id → error.
@@ -49,6 +52,7 @@ def render_all(
     _drr.plastimatch()
     import ray
 
+    cluster.connect(address)
     rows = [{**job, "settings": asdict(settings)} for job in todo]
     # One volume per block up to 1,000 blocks: fine-grained tasks without swamping the scheduler.
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 1000))

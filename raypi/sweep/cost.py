@@ -1,0 +1,178 @@
+"""What a sweep will cost before it runs: trials, bytes read, FLOP, GPU-hours and resources.
+
+The FLOP model counts the reference attention head (``raypi.train._flops``): per trial,
+``epochs × (3 × forward × train rows + forward × validation rows)``, with the report branch
+added for models that read reports. Bytes are what the trial reads from the feature store
+(fp16 tokens of its training rows × views, validation rows, report tokens). Nothing here
+starts Ray or reads features: token shapes come from a local store's manifest when there is
+one, else from the encoder registry; validation sizes from the task table when it can be read
+here, else from the study's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from raypi import io
+from raypi.sweep.grid import SweepSpec, TrialConfig, expand
+from raypi.sweep.resources import trial_resources
+from raypi.train._flops import attention_reference_flops
+from raypi.train.config import METHOD_TABLE
+
+BYTES_PER_VALUE = 2  # fp16 tokens in the store
+DEFAULT_GPU_TFLOPS = 8.0
+"""Sustained TFLOP/s assumed for GPU-hours (a T4-class GPU on small heads); an assumption,
+to be replaced by the rate ``benchmarks/gpu.py`` measures on the user's GPUs."""
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    """The cost of one trial."""
+
+    bytes_read: int
+    """Feature bytes read from the store."""
+    flop: float
+    """Training and validation FLOP (reference attention head)."""
+    bundle: str
+    """Its resource request, e.g. ``CPU 1, GPU 0.125``."""
+
+
+def _shape(name: str, store: str) -> tuple[int, int]:
+    from raypi.encoders import get_encoder
+
+    manifest = io.join(store, name, "manifest.json")
+    if store and not io.is_remote(store) and io.exists(manifest):
+        return tuple(io.read_json(manifest)["token_shape"])
+    return tuple(get_encoder(name).token_shape)
+
+
+def _views(trial: TrialConfig) -> int:
+    """Rows read per training image: view 0 and the augmented views the trial uses."""
+    if trial.views is not None:
+        return trial.views + 1
+    manifest = io.join(trial.features, trial.encoder or "", "manifest.json")
+    if trial.features and not io.is_remote(trial.features) and io.exists(manifest):
+        return max(1, len(io.read_json(manifest).get("views") or [0]))
+    return 1
+
+
+def validation_rows(trial: TrialConfig) -> int:
+    """Return the trial's validation rows: its split when readable here, else the study's."""
+    from raypi.tasks import get_task
+
+    if trial.dataset_root and not io.is_remote(trial.dataset_root):
+        try:
+            from raypi.sweep._inputs import read_split
+
+            return len(read_split(trial.dataset_root, trial.task, trial.seed).val_ids)
+        except (OSError, ValueError, KeyError):
+            pass
+    spec = get_task(trial.task)
+    if spec.fixed_split is not None:
+        return spec.fixed_split["val_per_class"] * spec.num_classes
+    return round((spec.images or 0) * spec.val_share)
+
+
+def trial_flop(forward: float, size: int, epochs: int, val: int) -> float:
+    """Return a trial's FLOP: each epoch trains on ``size`` rows (3× a forward) and validates.
+
+    Args:
+        forward: Forward FLOP per sample of the trial's model.
+        size: Training rows.
+        epochs: Epochs.
+        val: Validation rows.
+
+    Returns:
+        FLOP of the whole trial.
+    """
+    return float(epochs * (3 * forward * size + forward * val))
+
+
+def _needs_big_gpu(encoder: str | None) -> bool:
+    from raypi.encoders import get_encoder
+
+    return bool(encoder) and get_encoder(encoder).hint.needs_big_gpu
+
+
+def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> TrialCost:
+    """Return what one trial reads, computes and asks for.
+
+    Args:
+        trial: The trial.
+        spec: Its sweep (for resource overrides).
+        use_gpu: Whether it would run on GPUs.
+        options: ``LaunchOptions`` (CPUs per trial, GPU memory).
+
+    Returns:
+        The cost.
+    """
+    method = METHOD_TABLE[trial.method]
+    val = validation_rows(trial)
+    forward, read = 0.0, 0
+    if method.reads_image:
+        tokens, dim = _shape(trial.encoder, trial.features)
+        forward += attention_reference_flops(tokens, dim)
+        read += (trial.size * _views(trial) + val) * tokens * dim * BYTES_PER_VALUE
+    if method.reads_report:
+        length, width = _shape(trial.text_encoder, trial.features)
+        forward += attention_reference_flops(length, width)
+        read += (trial.size + val) * length * width * BYTES_PER_VALUE
+    flop = trial_flop(forward, trial.size, trial.epochs, val)
+    shape = _shape(trial.encoder, trial.features) if trial.encoder else (1, 1)
+    own = spec.resource_overrides.get(trial.encoder or "", {})
+    big = bool(own.get("needs_big_gpu", _needs_big_gpu(trial.encoder)))
+    bundle = trial_resources(
+        shape, big, use_gpu=use_gpu, cpus=options.cpus_per_trial, batch_size=trial.batch_size,
+        gpu_memory_gb=options.gpu_memory_gb, big_gpu_memory_gb=options.big_gpu_memory_gb,
+        share=own.get("gpu_share"),
+    ).bundle()  # fmt: skip
+    text = ", ".join(f"{k} {v:g}" for k, v in bundle.items() if v)
+    return TrialCost(int(read), float(flop), text)
+
+
+def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = DEFAULT_GPU_TFLOPS):
+    """Return the cost of every trial of ``spec``, one row each (nothing runs).
+
+    Args:
+        spec: The sweep.
+        options: ``LaunchOptions``.
+        use_gpu: Price the trials as GPU trials (their GPU shares) or CPU-only ones.
+        gpu_tflops: Sustained TFLOP/s for the GPU-hours column.
+
+    Returns:
+        Columns stage, task, method, encoder, trial_key, bytes_read, flop, gpu_hours, bundle.
+    """
+    rows = []
+    for trial in expand(spec):
+        cost = trial_cost(trial, spec, use_gpu, options)
+        rows.append(
+            {"stage": 2 if trial.is_student else 1, "task": trial.task, "method": trial.method,
+             "encoder": trial.encoder, "trial_key": trial.trial_key,
+             "bytes_read": cost.bytes_read, "flop": cost.flop,
+             "gpu_hours": cost.flop / (gpu_tflops * 1e12) / 3600, "bundle": cost.bundle}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def format_dry_run(name: str, costs: pd.DataFrame, gpu_tflops: float = DEFAULT_GPU_TFLOPS) -> str:
+    """Return the dry run as a table per stage and method, with totals."""
+    table = costs.groupby(["stage", "method"], sort=True).agg(
+        trials=("trial_key", "count"),
+        gb_read=("bytes_read", lambda b: round(b.sum() / 1e9, 2)),
+        pflop=("flop", lambda f: round(f.sum() / 1e15, 3)),
+        gpu_hours=("gpu_hours", lambda h: round(h.sum(), 2)),
+        asks=("bundle", lambda b: "; ".join(sorted(set(b)))),
+    )
+    total = costs[["bytes_read", "flop", "gpu_hours"]].sum()
+    return "\n".join(
+        [
+            f"dry run of sweep {name}: {len(costs)} trials (nothing was started)",
+            table.reset_index().to_string(index=False),
+            f"total: {total['bytes_read'] / 1e9:.2f} GB read, {total['flop'] / 1e15:.3f} PFLOP, "
+            f"~{total['gpu_hours']:.2f} GPU-hours at {gpu_tflops:g} TFLOP/s sustained "
+            f"({math.ceil(total['gpu_hours'])} h on one GPU, less with fractional sharing)",
+        ]
+    )
