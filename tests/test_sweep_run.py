@@ -280,3 +280,20 @@ def spec_from(folder):
     from raypi.sweep.config import spec_from_dict
 
     return spec_from_dict(yaml.safe_load((Path(folder) / "sweep.yaml").read_text())["sweep"])
+
+
+def test_lambda_search_runs_every_point_in_one_experiment(cluster, study, tmp_path):
+    from raypi.sweep import SearchSpace, run_lambda_search
+
+    searched = spec(study, name="search", seeds=(0, 1), methods=("distill",), lams=(0.5,),
+                    taus=(1.0,))  # fmt: skip
+    outcome = run_lambda_search(searched, space=SearchSpace(samples=3), storage=str(tmp_path),
+                                options=QUIET)  # fmt: skip
+    trials = read_trials(outcome.results)
+    students = trials[trials["method"] == "distill"]
+    assert (trials["status"] == "ok").all() and len(students) == 6  # 2 points × 3 samples
+    assert students.groupby("seed")[["lam", "tau"]].nunique().min().min() == 3
+    experiments = [p.name for p in (Path(outcome.results) / "tune").iterdir() if p.is_dir()]
+    assert sum(name.startswith("search-") for name in experiments) == 1
+    spans = students.groupby("seed").agg(start=("started_at", "min"), end=("finished_at", "max"))
+    assert spans["start"].max() < spans["end"].min()  # the two points' searches overlapped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -125,7 +126,7 @@ C2L_PREFIXES = ("encoder.module.", "module.", "")
 ``module.`` (a DataParallel-saved torchvision model) and plain torchvision keys also load."""
 GLORIA_PREFIXES = ("gloria.img_encoder.model.", "img_encoder.model.", "model.", "")
 
-register(
+C2L = register(
     EncoderSpec(
         name="c2l",
         kind="image",
@@ -146,19 +147,13 @@ register(
 )
 
 register(
-    EncoderSpec(
+    replace(
+        C2L,
         name="c2l_ema",
-        kind="image",
-        family="resnet",
-        token_shape=(49, 512),
-        input_size=224,
         weights_hint="the same C2L checkpoint; reads its 'model_ema' entry (the momentum "
         "encoder) instead of 'model'",
-        hint=ResourceHint(gpu_memory_gb=2.0, batch_size=256),
         description="C2L's momentum (EMA) encoder: torchvision ResNet-18, 49 tokens x 512",
-        factory=partial(build_resnet, 18),
         loader=partial(load_resnet, prefixes=C2L_PREFIXES, entry="model_ema"),
-        preprocessing=Preprocessing(resize=224, crop=224, source="study A (C2L's GitHub code)"),
     )
 )
 

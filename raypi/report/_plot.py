@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io as _bytes_io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -230,3 +230,74 @@ def save(fig, path: str, bottom: float = BOTTOM) -> None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     io.write_bytes(path, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a figure's panels are laid out."""
+
+    ncols: int = 3
+    """Panels per row."""
+    width: float = PANEL_WIDTH
+    """Inches per panel, labels included."""
+    height: float = PANEL_HEIGHT
+    """Inches per panel, labels included."""
+    bottom: float = BOTTOM
+    """Inches below each panel (``CATEGORY_BOTTOM`` for category axes)."""
+
+
+@dataclass(frozen=True)
+class Empty:
+    """What a figure without any panel says."""
+
+    title: str
+    """Title of the one placeholder panel."""
+    message: str
+    """Its text (may hold a line break)."""
+    note: str
+    """The note listed under the figure."""
+
+
+def panel_figure(
+    name: str,
+    title: str,
+    caption: str,
+    panels: list,
+    draw: Callable,
+    out_dir: str,
+    table: pd.DataFrame,
+    *,
+    empty: Empty,
+    layout: Layout = Layout(),
+    legend_order: Sequence[str] | None = None,
+    legend_extra=(),
+) -> Figure:
+    """The skeleton every report figure shares: panel grid, placeholder, legend, PNG, record.
+
+    Args:
+        name: File stem and record name (e.g. ``distillation_auc``).
+        title: Section title of the record.
+        caption: Caption under the figure.
+        panels: ``(key, rows)`` pairs, one panel each, in order.
+        draw: ``draw(ax, key, rows) -> notes`` drawing one panel; returns notes on what lacks.
+        out_dir: Folder of the PNG.
+        table: Numbers written beside the figure.
+        empty: What the figure says when there are no panels.
+        layout: Panel layout.
+        legend_order: Labels in legend order.
+        legend_extra: Further ``(handle, label)`` legend entries (only with panels).
+
+    Returns:
+        The figure record.
+    """
+    fig, axes = panel_grid(len(panels), ncols=layout.ncols, width=layout.width,
+                           height=layout.height)  # fmt: skip
+    missing = [] if panels else [empty.note]
+    if not panels:
+        missing_panel(axes[0], empty.title, empty.message)
+    for ax, (key, rows) in zip(axes, panels):
+        missing += draw(ax, key, rows) or []
+    shared_legend(fig, axes, order=legend_order, extra=legend_extra if panels else ())
+    path = io.join(out_dir, f"{name}.png")
+    save(fig, path, bottom=layout.bottom)
+    return Figure(name, title, caption, path, table, missing)

@@ -6,20 +6,12 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from raypi import io
 from raypi.report import _columns as col
 from raypi.report import _labels, _notes, _plot, _select
-from raypi.report.distillation import PANEL, panel_title
+from raypi.report.distillation import BARS, panel_title
 from raypi.report.stats import BAR_LEVEL, CURVE_LEVEL, summarize
 
 IMAGE = "Image-only"
-
-
-def _finish(fig, axes, name, out_dir, title, caption, table, missing, order=(), bottom=None):
-    _plot.shared_legend(fig, axes, order=order)
-    path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path, bottom=bottom or _plot.BOTTOM)
-    return _plot.Figure(name, title, caption, path, table, missing)
 
 
 def heads(
@@ -44,17 +36,15 @@ def heads(
     )
     grouped = summary.groupby([col.TASK, col.ENCODER])
     panels = _labels.ordered_panels([(k, g) for k, g in grouped if g[col.HEAD].nunique() > 1])
-    fig, axes = _plot.panel_grid(len(panels), ncols=3)
-    missing = [] if panels else ["no task and encoder with image-only trials of several heads"]
-    if not panels:
-        _plot.missing_panel(axes[0], "Head ablation", "no image-only trials\nwith several heads")
     known = list(_labels.HEAD_TITLES)
     heads_seen = sorted(
         summary[col.HEAD].dropna().unique(),
         key=lambda h: (known.index(h) if h in known else len(known), h),
     )
     colors = _labels.series_colors(heads_seen)
-    for ax, ((task, encoder), group) in zip(axes, panels):
+
+    def draw(ax, key, group) -> list[str]:
+        task, encoder = key
         for head in heads_seen:
             rows_head = group[group[col.HEAD] == head]
             if not rows_head.empty:
@@ -69,21 +59,18 @@ def heads(
         ax.set_xlabel("Training images (log scale)", fontsize=_plot.LABEL_SIZE)
         ax.set_ylabel(f"Validation {metric_name}", fontsize=_plot.LABEL_SIZE)
         ax.grid(alpha=0.3)
+        return []
+
     caption = (
         f"Image-only models with different heads; mean over {_notes.seed_phrase(summary)}, "
         f"shaded: {CURVE_LEVEL:.0%} CI ({ci_method})."
     )
-    return _finish(
-        fig,
-        axes,
-        name,
-        out_dir,
-        f"Head ablation ({metric_name})",
-        caption,
-        summary,
-        missing,
-        order=[_labels.head_title(head) for head in heads_seen],
-    )
+    return _plot.panel_figure(
+        name, f"Head ablation ({metric_name})", caption, panels, draw, out_dir, summary,
+        empty=_plot.Empty("Head ablation", "no image-only trials\nwith several heads",
+                          "no task and encoder with image-only trials of several heads"),
+        legend_order=[_labels.head_title(head) for head in heads_seen],
+    )  # fmt: skip
 
 
 def _variant_bars(
@@ -105,43 +92,42 @@ def _variant_bars(
         rows, [col.TASK, col.SIZE, col.ENCODER, "variant"], level=BAR_LEVEL, method=ci_method
     )
     panels = _labels.ordered_panels(list(summary.groupby([col.TASK, col.SIZE])))
-    fig, axes = _plot.panel_grid(len(panels), ncols=2, width=PANEL[0], height=PANEL[1])
-    missing = [] if panels else [f"no distillation trials with several {what}"]
-    if not panels:
-        _plot.missing_panel(
-            axes[0], f"{what.capitalize()} ablation", f"no distillation trials\nwith several {what}"
-        )
     values = rows.loc[rows["variant"] != IMAGE, vary].dropna().unique()
     values = _labels.encoder_order(values) if vary == col.TEXT_ENCODER else sorted(values)
     variants = [IMAGE] + [label(v) for v in values]
     colors = {IMAGE: _labels.METHOD_COLORS["image"]}
     colors |= {label(v): c for v, c in _labels.series_colors(values).items()}
-    for ax, ((task, size), group) in zip(axes, panels):
+
+    def draw(ax, key, group) -> list[str]:
         encoders = _labels.encoder_order(group[col.ENCODER])
         shown = [v for v in variants if v in set(group["variant"])]
         _plot.grouped_bars(
             ax, group, col.ENCODER, "variant", encoders, shown, colors, {v: v for v in shown}
         )
         _plot.category_axis(ax, [_labels.encoder_title(e) for e in encoders])
-        ax.set_title(panel_title(task, size), fontsize=_plot.TITLE_SIZE)
+        ax.set_title(panel_title(*key), fontsize=_plot.TITLE_SIZE)
         ax.set_ylabel(f"Validation {metric_name}", fontsize=_plot.LABEL_SIZE)
         ax.grid(axis="y", alpha=0.3)
+        return []
+
     caption = (
         f"Image-only models and students distilled with different {what}; mean over "
         f"{_notes.seed_phrase(summary)}, error bars: {BAR_LEVEL:.0%} CI ({ci_method})."
     )
     title = f"{what.capitalize()} ablation ({metric_name})"
-    return _finish(
-        fig,
-        axes,
+    empty = _plot.Empty(f"{what.capitalize()} ablation", f"no distillation trials\nwith several "
+                        f"{what}", f"no distillation trials with several {what}")  # fmt: skip
+    return _plot.panel_figure(
         name,
-        out_dir,
         title,
         caption,
+        panels,
+        draw,
+        out_dir,
         summary,
-        missing,
-        order=variants,
-        bottom=_plot.CATEGORY_BOTTOM,
+        empty=empty,
+        layout=BARS,
+        legend_order=variants,
     )
 
 

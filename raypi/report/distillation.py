@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from raypi import io
 from raypi.report import _columns as col
 from raypi.report import _labels, _notes, _plot, _select
 from raypi.report.stats import BAR_LEVEL, summarize
 
 PANEL = (5.6, 3.6)
+BARS = _plot.Layout(ncols=2, width=PANEL[0], height=PANEL[1], bottom=_plot.CATEGORY_BOTTOM)
+"""Layout of the bar figures: two wide panels a row, category axes."""
 
 
 def comparison_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -82,15 +83,6 @@ def distillation(
     by = [col.TASK, col.SIZE, col.ENCODER, col.METHOD]
     summary = summarize(rows, by, level=BAR_LEVEL, method=ci_method)
     panels = _labels.ordered_panels(list(summary.groupby([col.TASK, col.SIZE])))
-    fig, axes = _plot.panel_grid(len(panels), ncols=2, width=PANEL[0], height=PANEL[1])
-    missing = [] if panels else ["no teacher or distillation trials in the results"]
-    if not panels:
-        _plot.missing_panel(axes[0], "Distillation", "no teacher or distillation trials")
-    for ax, ((task, size), group) in zip(axes, panels):
-        missing += _panel(ax, group, panel_title(task, size), metric)
-    _plot.shared_legend(fig, axes)
-    path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path, bottom=_plot.CATEGORY_BOTTOM)
     configs = "; ".join(sorted(set(rows["config"]))) if not rows.empty else "none"
     metric_name = _labels.metric_title(metric)
     caption = (
@@ -98,4 +90,10 @@ def distillation(
         f"distilled and self-distilled students; mean over {_notes.seed_phrase(summary)}, "
         f"error bars: {BAR_LEVEL:.0%} CI ({ci_method}). Configuration: {configs}."
     )
-    return _plot.Figure(name, f"Distillation ({metric_name})", caption, path, summary, missing)
+    return _plot.panel_figure(
+        name, f"Distillation ({metric_name})", caption, panels,
+        lambda ax, key, group: _panel(ax, group, panel_title(*key), metric), out_dir, summary,
+        empty=_plot.Empty("Distillation", "no teacher or distillation trials",
+                          "no teacher or distillation trials in the results"),
+        layout=BARS,
+    )  # fmt: skip

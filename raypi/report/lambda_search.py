@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from raypi import io
 from raypi.report import _columns as col
 from raypi.report import _labels, _notes, _plot, _select
 from raypi.report.distillation import PANEL, panel_title
@@ -56,25 +55,24 @@ def lambda_search(
     image = summarize(rows[rows[col.METHOD] == "image"], [col.TASK, col.SIZE, col.ENCODER])
     grouped = curves.groupby([col.TASK, col.SIZE])
     panels = _labels.ordered_panels([(k, g) for k, g in grouped if g[col.LAM].nunique() > 1])
-    fig, axes = _plot.panel_grid(len(panels), ncols=2, width=PANEL[0], height=PANEL[1])
-    missing = [] if panels else ["no distillation trials with several λ"]
-    if not panels:
-        _plot.missing_panel(axes[0], "λ search", "no distillation trials\nwith several λ")
-    for ax, ((task, size), group) in zip(axes, panels):
+    baseline = Line2D([], [], color="#555555", linestyle=":", linewidth=1)
+
+    def draw(ax, key, group) -> list[str]:
+        task, size = key
         here = image[(image[col.TASK] == task) & (image[col.SIZE] == size)]
         _panel(ax, group, here, metric)
         ax.set_title(panel_title(task, size), fontsize=_plot.TITLE_SIZE)
-        if here.empty:
-            missing.append(f"{panel_title(task, size)}: no image-only baseline")
-    baseline = Line2D([], [], color="#555555", linestyle=":", linewidth=1)
-    _plot.shared_legend(
-        fig, axes, extra=[(baseline, "Image-only (same encoder)")] if panels else ()
-    )
-    path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path)
+        return [f"{panel_title(task, size)}: no image-only baseline"] if here.empty else []
+
     caption = (
         f"Distilled students against the imitation weight λ; mean over "
         f"{_notes.seed_phrase(curves)}, shaded: {CURVE_LEVEL:.0%} CI ({ci_method}); dotted: "
         "image-only model of the same encoder."
     )
-    return _plot.Figure(name, f"λ search ({metric_name})", caption, path, curves, missing)
+    return _plot.panel_figure(
+        name, f"λ search ({metric_name})", caption, panels, draw, out_dir, curves,
+        empty=_plot.Empty("λ search", "no distillation trials\nwith several λ",
+                          "no distillation trials with several λ"),
+        layout=_plot.Layout(ncols=2, width=PANEL[0], height=PANEL[1]),
+        legend_extra=[(baseline, "Image-only (same encoder)")],
+    )  # fmt: skip

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.transforms import blended_transform_factory
 
-from raypi import io
 from raypi.report import _columns as col
 from raypi.report import _labels, _plot, _select
-from raypi.report.distillation import PANEL, comparison_rows, panel_title
+from raypi.report.distillation import BARS, comparison_rows, panel_title
 from raypi.report.stats import BAR_LEVEL, paired_frame, paired_test
 
 ARMS = ("distill", "self_distill")
@@ -156,14 +155,10 @@ def paired_figure(
     differences = paired_differences(comparison_rows(_select.with_value(trials, metric, selection)))
     tests = paired_tests(differences)
     panels = _labels.ordered_panels(list(differences.groupby([col.TASK, col.SIZE])))
-    fig, axes = _plot.panel_grid(len(panels), ncols=2, width=PANEL[0], height=PANEL[1])
-    missing = [] if panels else ["no seed has both a student and an image-only model"]
-    if not panels:
-        _plot.missing_panel(
-            axes[0], "Paired differences", "no seed with both a student\nand an image-only model"
-        )
     metric_name = _labels.metric_title(metric)
-    for ax, ((task, size), diffs) in zip(axes, panels):
+
+    def draw(ax, key, diffs) -> list[str]:
+        task, size = key
         encoders = _labels.encoder_order(diffs[col.ENCODER])
         here = tests[(tests[col.TASK] == task) & (tests[col.SIZE] == size)]
         for arm, offset in zip(ARMS, (-0.17, 0.17)):
@@ -175,13 +170,17 @@ def paired_figure(
         ax.set_title(panel_title(task, size), fontsize=_plot.TITLE_SIZE)
         ax.set_ylabel(f"Δ {metric_name} vs image-only", fontsize=_plot.LABEL_SIZE)
         ax.grid(axis="y", alpha=0.3)
-    _plot.shared_legend(fig, axes)
-    path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path, bottom=_plot.CATEGORY_BOTTOM)
+        return []
+
     caption = (
         f"Per-seed paired difference in validation {metric_name}, student − image-only "
         f"model of the same seed and training subset. Diamonds: mean with {BAR_LEVEL:.0%} "
         "t-CI. Top of each panel: two-sided paired t-test p, first row distilled, second row "
         "self-distilled (Wilcoxon signed-rank in the table below)."
     )
-    return _plot.Figure(name, f"Paired differences ({metric_name})", caption, path, tests, missing)
+    return _plot.panel_figure(
+        name, f"Paired differences ({metric_name})", caption, panels, draw, out_dir, tests,
+        empty=_plot.Empty("Paired differences", "no seed with both a student\nand an image-only "
+                          "model", "no seed has both a student and an image-only model"),
+        layout=BARS,
+    )  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from raypi import io
 from raypi.report import _columns as col
 from raypi.report import _labels, _notes, _plot, _select
 from raypi.report.stats import CURVE_LEVEL, summarize
@@ -62,19 +61,16 @@ def sample_efficiency(
     )
     tasks = sorted(rows[col.TASK].dropna().unique(), key=_labels.task_rank)
     encoders = _labels.encoder_order(image[col.ENCODER].dropna())
-    fig, axes = _plot.panel_grid(len(tasks), ncols=3)
-    missing: list[str] = [] if tasks else ["no finished trials in the results"]
-    if not tasks:
-        _plot.missing_panel(axes[0], "Sample efficiency", "no finished trials")
-    for ax, task in zip(axes, tasks):
-        missing += _panel(ax, task, summary[summary[col.TASK] == task], encoders, metric)
-    _plot.shared_legend(fig, axes)
-    path = io.join(out_dir, f"{name}.png")
-    _plot.save(fig, path)
+    panels = [(task, summary[summary[col.TASK] == task]) for task in tasks]
     metric_name = _labels.metric_title(metric)
     caption = (
         f"Validation {metric_name} of image-only models against training-set size "
         f"(attention head unless absent); mean over {_notes.seed_phrase(summary)}, "
         f"shaded: {CURVE_LEVEL:.0%} CI ({ci_method})."
     )
-    return _plot.Figure(name, f"Sample efficiency ({metric_name})", caption, path, summary, missing)
+    return _plot.panel_figure(
+        name, f"Sample efficiency ({metric_name})", caption, panels,
+        lambda ax, task, rows: _panel(ax, task, rows, encoders, metric), out_dir, summary,
+        empty=_plot.Empty("Sample efficiency", "no finished trials",
+                          "no finished trials in the results"),
+    )  # fmt: skip

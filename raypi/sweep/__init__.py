@@ -6,7 +6,7 @@ Ray is imported only when a sweep runs.
 
 from __future__ import annotations
 
-import importlib
+from raypi._lazy import exports
 
 _EXPORTS = {
     "DataSource": "grid",
@@ -31,7 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'raypi.sweep' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"raypi.sweep.{_EXPORTS[name]}"), name)
+__getattr__ = exports("raypi.sweep", _EXPORTS)

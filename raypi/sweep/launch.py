@@ -213,7 +213,8 @@ def record_orphan(sweep: str, out: str, student: TrialConfig, teacher_status) ->
     results.write_trial(out, row)
 
 
-def _run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, options) -> None:
+def run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, options) -> None:
+    """Run ``todo`` (trials needing no teacher) as one Tune grid experiment named ``stage``."""
     if not todo:
         return
     from ray import tune

@@ -2,9 +2,11 @@
 
 The grid (task × encoder × text encoder × size × seed × head × method) stays outside the
 searcher: each point gets its own Optuna search over λ ∈ [0, 1] and τ (log-uniform), after
-stage 1 has trained the teachers once. Every sampled student is an ordinary trial with its own
-``trial_key`` and row in ``trials.parquet``. A rerun hands the students already recorded for a
-point to Optuna as evaluated points and samples only the rest.
+stage 1 has trained the teachers once. All points search in one Tune experiment
+(``_points.PointSearchers``), so they run concurrently. Every sampled student is an ordinary
+trial with its own ``trial_key`` and row in ``trials.parquet``; the searched metric is the
+selection-split AUC (the validation split only under the study's protocol). A rerun hands the
+students already recorded for a point to Optuna as evaluated points and samples only the rest.
 """
 
 from __future__ import annotations
@@ -84,14 +86,10 @@ def run_lambda_search(
         done = launch.done_keys(out, options)
         todo = [t for t in first if t.trial_key not in done]
         outcome.ran["stage1"] = len(todo)
-        launch._run_stage(spec, "stage1", todo, out, options)
+        launch.run_stage(spec, "stage1", todo, out, options)
         recorded = results.statuses(out)
-        for point in search_points(students):
-            if recorded.get(point.teacher_key) != results.OK:
-                continue
-            outcome.ran["stage2"] = outcome.ran.get("stage2", 0) + _search(
-                spec, point, space, out, options
-            )
+        points = [p for p in search_points(students) if recorded.get(p.teacher_key) == results.OK]
+        outcome.ran["stage2"] = _search(spec, points, space, out, options)
     finally:
         table, _ = results.collect(out)
         outcome.total = len(table)
@@ -100,32 +98,38 @@ def run_lambda_search(
     return outcome
 
 
-def _search(spec, point: TrialConfig, space: SearchSpace, out: str, options) -> int:
+def _search(spec, points: list[TrialConfig], space: SearchSpace, out: str, options) -> int:
+    """Search every point's λ/τ in one Tune experiment; return the students launched."""
+    from raypi.sweep._points import PointSearchers
+
+    searchers, budgets = {}, {}
+    for point in points:
+        previous = _recorded(out, point)
+        budgets[point.trial_key] = space.samples - len(previous)
+        searchers[point.trial_key] = _optuna(space, previous)
+    total = sum(max(0, n) for n in budgets.values())
+    if total == 0:
+        return 0
+    plan = launch.make_plan(spec, points, out, options)
+    bundles = launch.bundles_for(spec, points, options)
+    searcher = PointSearchers(searchers, budgets)
+    launch.run_tuner(spec, "search", plan, {}, bundles, options, search=(searcher, total))
+    return total
+
+
+def _optuna(space: SearchSpace, previous: list[tuple[float, float, float]]):
+    """One point's Optuna search over λ (uniform) and τ (log-uniform), told what it has seen."""
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    previous = _recorded(out, point)
-    remaining = space.samples - len(previous)
-    if remaining <= 0:
-        return 0
-    searcher = OptunaSearch(
+    return OptunaSearch(
+        space={"lam": tune.uniform(*space.lam), "tau": tune.loguniform(*space.tau)},
         metric=launch.METRIC,
         mode="max",
         seed=space.seed,
         points_to_evaluate=[{"lam": lam, "tau": tau} for lam, tau, _ in previous] or None,
         evaluated_rewards=[auc for _, _, auc in previous] or None,
     )
-    param_space = {
-        "point": point.trial_key,
-        "lam": tune.uniform(*space.lam),
-        "tau": tune.loguniform(*space.tau),
-    }
-    plan = launch.make_plan(spec, [point], out, options)
-    bundles = launch.bundles_for(spec, [point], options)
-    launch.run_tuner(
-        spec, "search", plan, param_space, bundles, options, search=(searcher, remaining)
-    )
-    return remaining
 
 
 def _recorded(out: str, point: TrialConfig) -> list[tuple[float, float, float]]:

@@ -6,7 +6,7 @@ report) can be imported without torch.
 
 from __future__ import annotations
 
-import importlib
+from raypi._lazy import exports
 
 _EXPORTS = {
     "DEFAULT_LAMBDA": "config",
@@ -21,7 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'raypi.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"raypi.train.{_EXPORTS[name]}"), name)
+__getattr__ = exports("raypi.train", _EXPORTS)
