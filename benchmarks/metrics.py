@@ -28,7 +28,9 @@ def _sklearn(labels, probs) -> tuple[float, float]:
     if p.shape[1] == 2:
         return roc_auc_score(y, p[:, 1]), average_precision_score(y, p[:, 1])
     onehot = label_binarize(y, classes=list(range(p.shape[1])))
-    return roc_auc_score(onehot, p, average="micro"), average_precision_score(onehot, p, "micro")
+    return roc_auc_score(onehot, p, average="micro"), average_precision_score(
+        onehot, p, average="micro"
+    )
 
 
 def _raypi(labels, probs) -> tuple[float, float]:
