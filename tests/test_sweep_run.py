@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -106,8 +107,9 @@ def test_results_hold_configs_metrics_and_epochs(full_run):
     students = trials[trials["method"] == "distill"]
     assert set(students["tau"]) == {0.5, 2.0} and set(students["lam"]) == {0.3, 0.7}
     assert trials.loc[trials["method"] == "teacher", "lam"].isna().all()
-    tune_dir = Path(outcome.results, "tune")
-    assert len(list(tune_dir.rglob("events.out.tfevents*"))) == 20  # TensorBoard, per trial
+    boards = Path(outcome.results, "tensorboard")
+    assert len(list(boards.rglob("events.out.tfevents*"))) == 20  # TensorBoard, per member
+    assert {p.parent.name for p in boards.rglob("events*")} == set(trials["trial_key"])
     assert len(io.listdir(io.join(outcome.results, "configs"))) == 20  # resolved configs
     resolved = yaml.safe_load(io.read_bytes(io.join(outcome.results, "sweep.yaml")))
     assert resolved["sweep"]["grids"][0]["lams"] == [0.3, 0.7]
@@ -134,7 +136,8 @@ def test_rerun_trains_nothing_and_keeps_rows(full_run, study):
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path):
+@pytest.mark.parametrize("packs", [True, False], ids=["packs", "alone"])
+def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path, packs):
     # "c2l" has no features in the synthetic store: every attempt raises.
     broken = SweepSpec(
         name="broken",
@@ -149,14 +152,15 @@ def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path):
         ),
         data={"demo": study},
     )
-    outcome = run_sweep(broken, storage=str(tmp_path), options=QUIET)
+    outcome = run_sweep(broken, storage=str(tmp_path), options=replace(QUIET, packs=packs))
     trials = read_trials(outcome.results).set_index("method")
     assert (trials["status"] == "failed").all() and len(trials) == 2
     error = trials.loc["image", "error"]
     assert error.startswith("StoreError: no features of encoder 'c2l'")
     assert error.endswith("(2 attempts)")  # max_failures=1: one retry
     assert "failed; student not trained" in trials.loc["self_distill", "error"]
-    assert outcome.ran == {"stage1": 1, "stage2": 0}
+    # A pack launches its student with its teacher; alone, the student never starts.
+    assert outcome.ran == {"stage1": 1, "stage2": 1 if packs else 0}
     assert read_epochs(outcome.results).empty
 
 
@@ -183,6 +187,8 @@ def test_resume_after_killing_the_driver(cluster, study, full_run, tmp_path):
     finished = sweep_results.statuses(results)
     assert 0 < len(finished) < 20, "the driver should die mid-sweep"
     first_rows = pd.read_parquet(io.join(results, "parts", "trials"))
+    per_pack = first_rows.groupby("pack_key").size()
+    assert (per_pack < 10).any(), "a pack (10 members) should be cut short"
 
     resumed = run_sweep(load_spec(str(config)), storage=killed, options=QUIET)
     assert resumed.skipped >= len(finished)
@@ -297,3 +303,18 @@ def test_lambda_search_runs_every_point_in_one_experiment(cluster, study, tmp_pa
     assert sum(name.startswith("search-") for name in experiments) == 1
     spans = students.groupby("seed").agg(start=("started_at", "min"), end=("finished_at", "max"))
     assert spans["start"].max() < spans["end"].min()  # the two points' searches overlapped
+
+
+def test_packs_give_the_rows_of_one_trial_per_tune_trial(cluster, study, full_run, tmp_path):
+    """Each member of a pack equals the same trial run alone (exactly, on the CPU)."""
+    alone = run_sweep(spec(study), storage=str(tmp_path), options=replace(QUIET, packs=False))
+    a, b = read_trials(full_run[0].results), read_trials(alone.results)
+    assert list(a["trial_key"]) == list(b["trial_key"]) and (b["status"] == "ok").all()
+    for column in ("auc_final", "auc_best", "auprc_best", "select_auc_best", "best_epoch"):
+        pd.testing.assert_series_equal(a[column], b[column], check_exact=True)
+    ea, eb = read_epochs(full_run[0].results), read_epochs(alone.results)
+    pd.testing.assert_frame_equal(ea.drop(columns="seconds"), eb.drop(columns="seconds"))
+    assert a["pack_key"].nunique() == 2 and b["pack_key"].isna().all()
+    # Each pack read its features once; alone, every trial read its own.
+    assert a["bytes_read"].sum() < b["bytes_read"].sum()
+    assert (a["bytes_read"] > 0).sum() == 2

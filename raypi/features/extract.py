@@ -139,6 +139,8 @@ def extract(
 @contextlib.contextmanager
 def _ray_data_console(verbose: bool):
     """Hold Ray Data's console logging at warnings unless ``verbose`` (its files keep all)."""
+    import ray.data  # noqa: F401 - importing it configures its loggers: do that first
+
     logger = logging.getLogger("ray.data")
     before = logger.level
     if not verbose:

@@ -15,6 +15,17 @@ import torch
 
 from raypi.features import schema, store
 
+_SERVED = [0]  # feature bytes this process has served since it started
+
+
+def bytes_served() -> int:
+    """Return the token bytes ``load`` and ``load_text`` have returned in this process.
+
+    Sweeps read it before and after loading a trial's (or a pack's) rows to record what the
+    trial read from the store (the ``bytes_read`` column of ``trials.parquet``).
+    """
+    return _SERVED[0]
+
 
 def load(
     store_path: str,
@@ -168,6 +179,7 @@ def _gather(rows: pd.DataFrame, count: int, manifest: dict, dtype) -> torch.Tens
     for tokens, target in _row_groups(rows, shape, stored):
         values = schema.as_torch(tokens, stored)
         out[torch.from_numpy(target)] = values.to(out_dtype)
+    _SERVED[0] += out.numel() * out.element_size()
     return out
 
 

@@ -41,19 +41,30 @@ class FailureRecorder(tune.Callback):
         self.plan = plan
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        """Record the trial with its error (called after the last retry failed)."""
-        from raypi.sweep.trainable import resolve_trial
+        """Record the trial — or a pack's members not recorded ok — with its error."""
+        error = error_text(_last_error(trial), int(trial.num_failures))
+        recorded = results.statuses(self.plan.results) if "pack" in trial.config else {}
+        for config in members(trial.config, self.plan):
+            if recorded.get(config.trial_key) == results.OK:
+                continue
+            why = error
+            if config.is_student and recorded.get(config.teacher_key) != results.OK:
+                why = f"teacher {config.teacher_key} failed; student not trained"
+            row = results.trial_row(
+                self.plan.sweep, config.to_dict(), results.FAILED, error=why,
+                finished_at=results.now(),
+            )  # fmt: skip
+            results.write_trial(self.plan.results, row)
 
-        config = resolve_trial(trial.config, self.plan)
-        error = _last_error(trial)
-        row = results.trial_row(
-            self.plan.sweep,
-            config.to_dict(),
-            results.FAILED,
-            error=error_text(error, int(trial.num_failures)),
-            finished_at=results.now(),
-        )
-        results.write_trial(self.plan.results, row)
+
+def members(config: dict, plan) -> list:
+    """Return the trials a Tune config stands for: a pack's members, else the one trial."""
+    from raypi.sweep.grid import TrialConfig
+    from raypi.sweep.trainable import resolve_trial
+
+    if "pack" in config:
+        return [TrialConfig.from_dict(plan.trials[key]) for key in plan.packs[config["pack"]]]
+    return [resolve_trial(config, plan)]
 
 
 def _last_error(trial):
@@ -108,11 +119,6 @@ class ProgressLine(tune.Callback):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_stream": None}
 
-    def _kind(self, trial) -> str:
-        from raypi.sweep.trainable import resolve_trial
-
-        return "students" if resolve_trial(trial.config, self.plan).is_student else "models"
-
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         """Count the trial as running."""
         self.running.add(trial.trial_id)
@@ -125,15 +131,16 @@ class ProgressLine(tune.Callback):
             self.best = value
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        """Count the trial as done."""
+        """Count the trial (or the pack's members) as done."""
         self.running.discard(trial.trial_id)
-        self.done[self._kind(trial)] += 1
+        for config in members(trial.config, self.plan):
+            self.done["students" if config.is_student else "models"] += 1
         self._show()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        """Count the trial as failed (after its last retry)."""
+        """Count the trial (or the pack's members) as failed, after its last retry."""
         self.running.discard(trial.trial_id)
-        self.failed += 1
+        self.failed += len(members(trial.config, self.plan))
         self._show(force=True)
 
     def on_experiment_end(self, trials, **info) -> None:

@@ -76,6 +76,27 @@ def validation_rows(trial: TrialConfig) -> int:
     return round((spec.images or 0) * spec.val_share)
 
 
+def working_set_bytes(members: list[TrialConfig]) -> int:
+    """Return the feature bytes a pack of ``members`` holds in memory (see ``sweep.packs``).
+
+    Args:
+        members: Trials of one pack.
+
+    Returns:
+        Bytes of the largest subset × views, the validation rows and the report tokens.
+    """
+    first = members[0]
+    rows, val = max(t.size for t in members), validation_rows(first)
+    total = 0
+    if any(METHOD_TABLE[t.method].reads_image for t in members):
+        tokens, dim = _shape(first.encoder, first.features)
+        total += (rows * _views(first) + val) * tokens * dim * BYTES_PER_VALUE
+    for name in {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}:
+        length, width = _shape(name, first.features)
+        total += (rows + val) * length * width * BYTES_PER_VALUE
+    return int(total)
+
+
 def trial_flop(forward: float, size: int, epochs: int, val: int) -> float:
     """Return a trial's FLOP: each epoch trains on ``size`` rows (3× a forward) and validates.
 

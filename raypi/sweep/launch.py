@@ -52,6 +52,13 @@ class LaunchOptions:
     epoch_reports: int | None = None
     """Per-epoch results each trial sends to Tune (progress table, TensorBoard); None = all.
     Fewer reports cut Tune's per-trial overhead for very short trials."""
+    packs: bool = True
+    """Run every trial sharing one feature working set as one Tune trial (``sweep.packs``):
+    its features are read once; False runs one Tune trial per trial (for comparison)."""
+    pack_memory_gb: float | None = None
+    """Host memory each pack asks Ray for; None = twice its working set plus 1.5 GB."""
+    max_pack_gb: float | None = None
+    """A pack whose working set exceeds this is split by size; None = never split."""
 
 
 @dataclass
@@ -174,12 +181,57 @@ def _run_stages(spec, trials, out, options, outcome) -> None:
     if not todo:
         outcome.ran = {"stage1": 0, "stage2": 0}
         return
+    if options.packs:
+        _run_packs(spec, todo, out, options)
+        outcome.ran = {"stage1": len(first), "stage2": len(second)}
+        return
     plan = make_plan(spec, todo, out, options)
     searcher = _staged_searcher(spec, plan, first, second, recorded)
     run_tuner(
         spec, "sweep", plan, {}, bundles_for(spec, todo, options), options, (searcher, len(todo))
     )
     outcome.ran = {"stage1": len(first), "stage2": len(second) - searcher.orphans}
+
+
+def _run_packs(spec, todo: list[TrialConfig], out: str, options) -> None:
+    """Run ``todo`` as packs, one Tune trial each (students with their teachers)."""
+    from ray import tune
+
+    from raypi.sweep.packs import make_packs
+
+    limit = None if options.max_pack_gb is None else options.max_pack_gb * 1e9
+    packs = make_packs(todo, limit)
+    plan = make_plan(spec, todo, out, options, packs={k: [t.trial_key for t in m]
+                                                       for k, m in packs.items()})  # fmt: skip
+    bundles = bundles_for(spec, todo, options)
+    pack_bundles = {key: pack_bundle([bundles[t.trial_key] for t in members], members, options)
+                    for key, members in packs.items()}  # fmt: skip
+    param_space = {"pack": tune.grid_search(list(packs))}
+    run_tuner(spec, "sweep", plan, param_space, pack_bundles, options)
+
+
+def pack_bundle(bundles: list[dict], members: list[TrialConfig], options) -> dict:
+    """Return a pack's request: its largest member's, plus host memory for its working set.
+
+    Args:
+        bundles: The members' own bundles.
+        members: The members.
+        options: Launch options (``pack_memory_gb``).
+
+    Returns:
+        The bundle, with ``memory`` in bytes.
+    """
+    from raypi.sweep.cost import working_set_bytes
+
+    merged: dict[str, float] = {}
+    for bundle in bundles:
+        for name, value in bundle.items():
+            merged[name] = max(merged.get(name, 0.0), value)
+    if options.pack_memory_gb is not None:
+        merged["memory"] = options.pack_memory_gb * 1e9
+    else:
+        merged["memory"] = 2 * working_set_bytes(members) + 1.5e9
+    return merged
 
 
 def _staged_searcher(spec, plan, first, second, recorded):
@@ -229,10 +281,14 @@ def run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, options
     )
 
 
-def make_plan(spec: SweepSpec, todo: list[TrialConfig], out: str, options) -> TrialPlan:
-    """Return the plan shared by the trials of one Tune run."""
+def make_plan(
+    spec: SweepSpec, todo: list[TrialConfig], out: str, options, packs: dict | None = None
+) -> TrialPlan:
+    """Return the plan shared by the trials (or packs) of one Tune run."""
     trials = {t.trial_key: t.to_dict() for t in todo}
-    return TrialPlan(spec.name, out, trials, options.cpus_per_trial, options.epoch_reports)
+    return TrialPlan(
+        spec.name, out, trials, options.cpus_per_trial, options.epoch_reports, packs or {}
+    )
 
 
 def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options, search=None):
@@ -328,5 +384,5 @@ class _Resources:
     def __call__(self, config: dict):
         from ray import tune
 
-        key = config.get("trial_key") or config["point"]
+        key = config.get("pack") or config.get("trial_key") or config["point"]
         return tune.PlacementGroupFactory([self.bundles[key]])

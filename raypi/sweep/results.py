@@ -58,6 +58,8 @@ TRIALS_SCHEMA = pa.schema(
         ("auprc_best", pa.float64()),
         ("select_auc_best", pa.float64()),
         ("best_epoch", pa.int64()),
+        ("bytes_read", pa.int64()),
+        ("pack_key", pa.string()),
         ("train_seconds", pa.float64()),
         ("device", pa.string()),
         ("node_ip", pa.string()),
@@ -69,7 +71,9 @@ TRIALS_SCHEMA = pa.schema(
 )
 """``trials.parquet``: one row per trial (status ``ok`` or ``failed`` with its error). Built from
 ``TrialConfig`` so that every setting is a column; ``config_key`` is the key without the seed;
-``auc_best`` is the validation AUC at the kept epoch, ``select_auc_best`` the selection split's."""
+``auc_best`` is the validation AUC at the kept epoch, ``select_auc_best`` the selection split's;
+``bytes_read`` the feature bytes the trial read (a pack's reads are on its first member, 0 on the
+others, so the column sums to the sweep's reads); ``pack_key`` the pack it ran in (None alone)."""
 
 LEGACY_DEFAULTS = {
     "dtype": "fp32",

@@ -48,6 +48,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "--no-dashboard", action="store_true", help="start a local Ray without its dashboard"
     )
     parser.add_argument(
+        "--no-packs",
+        action="store_true",
+        help="one Tune trial per trial instead of one per pack of trials sharing their features",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the trials per stage and method, the bytes they read, the FLOP and "
@@ -92,6 +97,7 @@ def launch_options(args: argparse.Namespace):
         cpus_per_trial=args.cpus_per_trial,
         gpu_memory_gb=args.gpu_memory_gb,
         verbose=args.verbose,
+        packs=not args.no_packs,
     )
 
 

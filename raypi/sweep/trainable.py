@@ -1,18 +1,22 @@
-"""The Tune function of one trial: load its rows' features, fit, store its results.
+"""The Tune function: one trial, or one pack of trials that share their features.
 
-Tune's config holds only ``trial_key``; the trial's full config arrives through
-``tune.with_parameters`` (a ``TrialPlan``), so the progress table stays readable and nothing
-big travels in the config. A stage-1 model stores its training-row logits for its students;
-a student turns its teacher's logits into ``softmax(logits / τ)`` at its own τ. The trial
-writes its own result files before it returns, so they survive a killed driver. Exceptions
-propagate, so Tune's ``FailureConfig`` retries the trial; the driver records it once it has
-failed for good.
+Tune's config holds only ``trial_key`` (one trial), ``pack`` (a pack of members, see
+``raypi.sweep.packs``) or a searched ``point``; full configs arrive through
+``tune.with_parameters`` (a ``TrialPlan``), so nothing big travels in the config. A stage-1
+model stores its training-row logits for its students; a student turns its teacher's logits
+into soft targets at its own τ — in a pack from memory, else from the stored outputs. Every
+member writes its own result files as it finishes, so they survive a killed driver, and a pack
+rerun trains only the members not recorded ok. Epochs reach Tune as they happen. Exceptions
+propagate, so Tune's ``FailureConfig`` retries; the driver records the trial (or the pack's
+unfinished members) once it has failed for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -23,7 +27,7 @@ from raypi.sweep.resources import threads_for
 
 @dataclass(frozen=True)
 class TrialPlan:
-    """What every trial of one stage shares (sent once through Ray's object store)."""
+    """What every trial of one Tune experiment shares (sent once through Ray's object store)."""
 
     sweep: str
     """Sweep name (the ``sweep`` column)."""
@@ -34,79 +38,119 @@ class TrialPlan:
     cpus: float = 1.0
     """CPUs reserved per trial (its torch threads)."""
     epoch_reports: int | None = None
-    """Per-epoch results sent to Tune (evenly spaced, last included); None = every epoch.
-    ``epochs.parquet`` always holds every epoch."""
+    """Per-epoch results sent to Tune per member (evenly spaced, last included); None = every
+    epoch. ``epochs.parquet`` always holds every epoch."""
+    packs: dict[str, list[str]] = field(default_factory=dict)
+    """Pack key → its members' trial keys, in training order (stage-1 models first)."""
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
-    """Run one trial (the function handed to ``tune.Tuner``).
+    """Run one trial or one pack (the function handed to ``tune.Tuner``).
 
     Args:
-        config: Tune's config: ``{"trial_key": …}``.
-        plan: The stage's shared plan.
+        config: Tune's config: ``{"trial_key": …}``, ``{"pack": …}`` or a searched point.
+        plan: The experiment's shared plan.
     """
-    from ray import tune
-
-    started = results.now()
-    trial = resolve_trial(config, plan)
     torch.set_num_threads(threads_for(plan.cpus))
     device, gpu_ids = _device()
-    _write_resolved_config(trial, plan.results)
-    fit_result, train_ids, seconds = _fit(trial, plan.results, device)
-    if fit_result.train_logits_best is not None and not trial.is_student:
-        teachers.write_teacher_outputs(
-            plan.results, trial.trial_key, train_ids, fit_result.train_logits_best
-        )
-    row = results.trial_row(
-        plan.sweep,
-        trial.to_dict(),
-        results.OK,
-        auc_final=_float(fit_result.final_val_auc),
-        auprc_final=_float(fit_result.final_val_auprc),
-        auc_best=_float(fit_result.best_val_auc),
-        auprc_best=_float(fit_result.best_val_auprc),
-        select_auc_best=_float(fit_result.best_select_auc),
-        best_epoch=int(fit_result.best_epoch),
-        train_seconds=seconds,
-        **_placement(device, gpu_ids),
-        started_at=started,
-        finished_at=results.now(),
-    )
-    results.write_trial(plan.results, row, fit_result.history)
-    _report_epochs(tune, fit_result.history, plan.epoch_reports)
+    if "pack" in config:
+        _train_pack(config["pack"], plan, device, gpu_ids)
+        return
+    from raypi.features.reader import bytes_served
 
-
-def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
-    """Return the trial a Tune config stands for.
-
-    Grid trials carry ``trial_key``; searched students carry ``point`` (the key of a student
-    whose λ and τ are unset) and the sampled ``lam`` and ``tau``, rounded to 3 decimals so
-    equal values give equal keys.
-
-    Args:
-        config: Tune's config of the trial.
-        plan: The stage's plan.
-
-    Returns:
-        The trial's config.
-    """
-    if "trial_key" in config:
-        return TrialConfig.from_dict(plan.trials[config["trial_key"]])
-    point = TrialConfig.from_dict(plan.trials[config["point"]])
-    return replace(point, lam=round(float(config["lam"]), 3), tau=round(float(config["tau"]), 3))
-
-
-def _fit(trial: TrialConfig, results_dir: str, device: str):
-    from raypi.tasks import get_task
-    from raypi.train import FitConfig, fit
-
+    trial, started, before = resolve_trial(config, plan), results.now(), bytes_served()
     probs = None
     if trial.is_student:
         train_ids = _inputs.training_rows(trial).train_ids
-        probs = teachers.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
+        probs = teachers.teacher_probs(plan.results, trial.teacher_key, train_ids, trial.tau)
     data, train_ids = _inputs.fit_data(trial, probs)
+    reporter = Reporter(plan.epoch_reports, members=1)
+    _fit_and_record(trial, data, train_ids, plan, (device, gpu_ids), reporter, started,
+                    extra={"bytes_read": bytes_served() - before})  # fmt: skip
+
+
+def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> None:
+    """Train a pack's unrecorded members on one working set, stage-1 models first."""
+    from raypi.sweep.packs import load_working_set, member_data
+
+    members = [TrialConfig.from_dict(plan.trials[k]) for k in plan.packs[key]]
+    recorded = results.statuses(plan.results)
+    todo = [m for m in members if recorded.get(m.trial_key) != results.OK]
+    if not todo:
+        return
+    started = results.now()
+    working = load_working_set(todo)
+    reporter = Reporter(plan.epoch_reports, members=len(todo))
+    outputs: dict[str, tuple[list[str], torch.Tensor]] = {}
+    for index, trial in enumerate(todo):
+        probs = _pack_teacher_probs(trial, outputs, plan.results)
+        data, train_ids = member_data(working, trial, probs)
+        first = {"bytes_read": working.bytes_read} if index == 0 else {"bytes_read": 0}
+        result = _fit_and_record(trial, data, train_ids, plan, (device, gpu_ids), reporter,
+                                 started if index == 0 else results.now(),
+                                 extra={**first, "pack_key": key})  # fmt: skip
+        if result.train_logits_best is not None and not trial.is_student:
+            outputs[trial.trial_key] = (train_ids, result.train_logits_best)
+        reporter.member_done()
+
+
+def _pack_teacher_probs(trial: TrialConfig, outputs: dict, results_dir: str):
+    """A student's soft targets: from its teacher in this pack, else from the stored outputs."""
+    from raypi.train.objectives import teacher_targets
+
+    if not trial.is_student:
+        return None
+    if trial.teacher_key in outputs:
+        ids, logits = outputs[trial.teacher_key]
+        train_ids = _inputs.training_rows(trial).train_ids
+        if ids == train_ids:
+            return teacher_targets(logits, trial.tau)
+    train_ids = _inputs.training_rows(trial).train_ids
+    return teachers.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
+
+
+def _fit_and_record(trial, data, train_ids, plan, placement, reporter, started, extra):
+    """Fit one trial, reporting epochs live, then write its outputs, row and epochs."""
+    from raypi.train import fit
+
+    _write_resolved_config(trial, plan.results)
+    device, gpu_ids = placement
+    clock = time.perf_counter()
+    with _member_board(plan.results, trial.trial_key) as board:
+        on_epoch = reporter.epoch(trial.epochs, board)
+        result = fit(data, fit_config_of(trial, device), on_epoch=on_epoch)
+    seconds = time.perf_counter() - clock
+    if result.train_logits_best is not None and not trial.is_student:
+        teachers.write_teacher_outputs(
+            plan.results, trial.trial_key, train_ids, result.train_logits_best
+        )
+    row = results.trial_row(
+        plan.sweep, trial.to_dict(), results.OK,
+        auc_final=_float(result.final_val_auc), auprc_final=_float(result.final_val_auprc),
+        auc_best=_float(result.best_val_auc), auprc_best=_float(result.best_val_auprc),
+        select_auc_best=_float(result.best_select_auc), best_epoch=int(result.best_epoch),
+        train_seconds=seconds, **_placement(device, gpu_ids), started_at=started,
+        finished_at=results.now(), **extra,
+    )  # fmt: skip
+    results.write_trial(plan.results, row, result.history)
+    return result
+
+
+def fit_config_of(trial: TrialConfig, device: str):
+    """Return the ``FitConfig`` of a trial on ``device`` (the one place a trial becomes one).
+
+    Args:
+        trial: The trial.
+        device: Torch device.
+
+    Returns:
+        The fit's settings.
+    """
+    from raypi.tasks import get_task
+    from raypi.train import FitConfig
+
     extra = {"lam": trial.lam, "tau": trial.tau} if trial.is_student else {}
-    fit_config = FitConfig(
+    return FitConfig(
         head=trial.head,
         method=trial.method,
         num_classes=get_task(trial.task).num_classes,
@@ -121,9 +165,95 @@ def _fit(trial: TrialConfig, results_dir: str, device: str):
         context=f"{trial.task}/{trial.encoder}/{trial.method}/seed{trial.seed}/{trial.trial_key}",
         **extra,
     )
-    start = time.perf_counter()
-    fit_result = fit(data, fit_config)
-    return fit_result, train_ids, time.perf_counter() - start
+
+
+def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
+    """Return the trial a Tune config stands for (a pack's first member for a pack).
+
+    Grid trials carry ``trial_key``; searched students carry ``point`` (the key of a student
+    whose λ and τ are unset) and the sampled ``lam`` and ``tau``, rounded to 3 decimals so
+    equal values give equal keys.
+
+    Args:
+        config: Tune's config of the trial.
+        plan: The experiment's plan.
+
+    Returns:
+        The trial's config.
+    """
+    if "pack" in config:
+        return TrialConfig.from_dict(plan.trials[plan.packs[config["pack"]][0]])
+    if "trial_key" in config:
+        return TrialConfig.from_dict(plan.trials[config["trial_key"]])
+    point = TrialConfig.from_dict(plan.trials[config["point"]])
+    return replace(point, lam=round(float(config["lam"]), 3), tau=round(float(config["tau"]), 3))
+
+
+class Reporter:
+    """Sends members' epochs to Tune as they happen (its table, schedulers, TensorBoard)."""
+
+    def __init__(self, limit: int | None, members: int) -> None:
+        self.limit, self.members, self.done = limit, members, 0
+        self.best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
+
+    def member_done(self) -> None:
+        """Count a finished member."""
+        self.done += 1
+
+    def epoch(self, epochs: int, board=None):
+        """Return the ``on_epoch`` callback of a member that trains ``epochs`` epochs.
+
+        Args:
+            epochs: The member's epochs.
+            board: A TensorBoard writer of the member: every epoch is written to it.
+
+        Returns:
+            The callback.
+        """
+        from ray import tune
+
+        shown = set(range(1, epochs + 1))
+        if self.limit is not None and self.limit < epochs:
+            shown = {epochs - round(i * (epochs - 1) / max(1, self.limit - 1)) for i in
+                     range(self.limit)} if self.limit > 1 else {epochs}  # fmt: skip
+
+        def report(row: dict) -> None:
+            if board is not None:
+                for name in ("loss", "ce_loss", "kd_loss", "val_auc", "val_auprc", "select_auc"):
+                    board.add_scalar(name, _float(row.get(name)), int(row["epoch"]))
+            for name in self.best:
+                value = _float(row.get(name))
+                self.best[name] = max(self.best[name], value) if value == value else self.best[name]
+            if int(row["epoch"]) in shown:
+                tune.report(
+                    {"epoch": int(row["epoch"]), "loss": _float(row.get("loss")),
+                     "val_auc": _float(row.get("val_auc")),
+                     "val_auprc": _float(row.get("val_auprc")),
+                     "members_done": self.done, "members": self.members,
+                     **{f"best_{k}": v if v > float("-inf") else float("nan")
+                        for k, v in self.best.items()}}
+                )  # fmt: skip
+
+        return report
+
+
+@contextlib.contextmanager
+def _member_board(results_dir: str, key: str):
+    """A TensorBoard writer for one trial at ``<results>/tensorboard/<trial_key>``."""
+    from raypi import io
+
+    try:
+        from tensorboardX import SummaryWriter
+
+        board = SummaryWriter(io.join(results_dir, "tensorboard", key))
+    except Exception as error:  # noqa: BLE001 - curves are a convenience, never a failure
+        warnings.warn(f"no TensorBoard curves for {key}: {error}", RuntimeWarning, stacklevel=2)
+        board = None
+    try:
+        yield board
+    finally:
+        if board is not None:
+            board.close()
 
 
 def _device() -> tuple[str, list[str]]:
@@ -151,31 +281,6 @@ def _write_resolved_config(trial: TrialConfig, results_dir: str) -> None:
     from raypi import io
 
     io.write_json(io.join(results_dir, "configs", f"{trial.trial_key}.json"), trial.to_dict())
-
-
-def _report_epochs(tune, history: list[dict], limit: int | None) -> None:
-    """Report epochs to Tune: its progress table and TensorBoard files show the curves."""
-    count = len(history)
-    shown = set(range(count))
-    if limit is not None and limit < count:
-        shown = {count - 1 - round(i * (count - 1) / max(1, limit - 1)) for i in range(limit)}
-        shown = shown if limit > 1 else {count - 1}
-    best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
-    for index, epoch in enumerate(history):
-        for name in best:
-            value = _float(epoch.get(name))
-            best[name] = max(best[name], value) if value == value else best[name]
-        if index not in shown:
-            continue
-        tune.report(
-            {
-                "epoch": int(epoch["epoch"]),
-                "loss": _float(epoch.get("loss")),
-                "val_auc": _float(epoch.get("val_auc")),
-                "val_auprc": _float(epoch.get("val_auprc")),
-                **{f"best_{k}": v if v > float("-inf") else float("nan") for k, v in best.items()},
-            }
-        )
 
 
 def _float(value) -> float:

@@ -24,13 +24,15 @@ from raypi.train.data import FitData, FitResult, check_fit_data
 from raypi.train.heads import HeadShape, build_head
 
 
-def fit(data: FitData, config: FitConfig) -> FitResult:
+def fit(data: FitData, config: FitConfig, on_epoch=None) -> FitResult:
     """Fit one model on in-memory tensors; the same config and seed give the same history.
 
     Args:
         data: Training and validation tensors (and report tokens or teacher probabilities
             where the method needs them).
         config: Settings of the fit.
+        on_epoch: Called with each epoch's history row as soon as it is measured (live
+            progress for a scheduler); it must not touch the tensors.
 
     Returns:
         Per-epoch history, best epoch, final and best validation probabilities and, for models
@@ -44,7 +46,7 @@ def fit(data: FitData, config: FitConfig) -> FitResult:
         torch.manual_seed(config.seed)
         placed = place(data, config, device)
         model = build_head(config.head_name, _shape(data, config)).to(device)
-        return _train(model, placed, config)
+        return _train(model, placed, config, on_epoch)
 
 
 SMALL_BATCH_FLOPS = 2e8
@@ -86,7 +88,7 @@ def _shape(data: FitData, config: FitConfig) -> HeadShape:
     )
 
 
-def _train(model: torch.nn.Module, placed: Placed, config: FitConfig) -> FitResult:
+def _train(model: torch.nn.Module, placed: Placed, config: FitConfig, on_epoch) -> FitResult:
     optimizer = _adam(model, config.lr)
     step_model = torch.compile(model) if config.compile else model
     generator = torch.Generator().manual_seed(config.seed)  # batch order + views, on the CPU
@@ -103,6 +105,8 @@ def _train(model: torch.nn.Module, placed: Placed, config: FitConfig) -> FitResu
             row.update(_scores("select", placed.select.labels, select_probs))
         row["seconds"] = time.perf_counter() - started
         result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
         if epoch == 1 or _improves(row, result.history[result.best_epoch - 1], config.selection):
             result.best_epoch, result.best_val_auc = epoch, row["val_auc"]
             result.best_val_auprc, result.best_select_auc = row["val_auprc"], row["select_auc"]
