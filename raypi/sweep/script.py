@@ -53,6 +53,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         help="one Tune trial per trial instead of one per pack of trials sharing their features",
     )
     parser.add_argument(
+        "--max-pack-gb", type=float, default=None,
+        help="split a pack whose feature working set exceeds this many GB by size (default: never)",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the trials per stage and method, the bytes they read, the FLOP and "
@@ -98,6 +102,7 @@ def launch_options(args: argparse.Namespace):
         gpu_memory_gb=args.gpu_memory_gb,
         verbose=args.verbose,
         packs=not args.no_packs,
+        max_pack_gb=args.max_pack_gb,
     )
 
 

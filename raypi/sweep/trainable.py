@@ -67,6 +67,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     reporter = Reporter(plan.epoch_reports, members=1)
     _fit_and_record(trial, data, train_ids, plan, (device, gpu_ids), reporter, started,
                     extra={"bytes_read": bytes_served() - before})  # fmt: skip
+    reporter.finish()
 
 
 def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> None:
@@ -92,6 +93,7 @@ def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> N
         if result.train_logits_best is not None and not trial.is_student:
             outputs[trial.trial_key] = (train_ids, result.train_logits_best)
         reporter.member_done()
+    reporter.finish()
 
 
 def _pack_teacher_probs(trial: TrialConfig, outputs: dict, results_dir: str):
@@ -115,11 +117,13 @@ def _fit_and_record(trial, data, train_ids, plan, placement, reporter, started, 
 
     _write_resolved_config(trial, plan.results)
     device, gpu_ids = placement
-    clock = time.perf_counter()
+    settings = fit_config_of(trial, device)
     with _member_board(plan.results, trial.trial_key) as board:
         on_epoch = reporter.epoch(trial.epochs, board)
-        result = fit(data, fit_config_of(trial, device), on_epoch=on_epoch)
-    seconds = time.perf_counter() - clock
+        clock, reporting = time.perf_counter(), reporter.seconds
+        result = fit(data, settings, on_epoch=on_epoch)
+        # The fit's own time: what handing epochs to Tune and TensorBoard took is not counted.
+        seconds = time.perf_counter() - clock - (reporter.seconds - reporting)
     if result.train_logits_best is not None and not trial.is_student:
         teachers.write_teacher_outputs(
             plan.results, trial.trial_key, train_ids, result.train_logits_best
@@ -189,26 +193,44 @@ def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
     return replace(point, lam=round(float(config["lam"]), 3), tau=round(float(config["tau"]), 3))
 
 
-class Reporter:
-    """Sends members' epochs to Tune as they happen (its table, schedulers, TensorBoard)."""
+REPORT_EVERY_S = 2.0
+"""Least seconds between two results sent to Tune from one trial or pack: each result costs
+Tune tens of milliseconds, which tiny members would otherwise spend many times per second."""
 
-    def __init__(self, limit: int | None, members: int) -> None:
-        self.limit, self.members, self.done = limit, members, 0
+
+class Reporter:
+    """Sends members' epochs to Tune as they happen (its table, schedulers).
+
+    At most one result every ``REPORT_EVERY_S`` goes to Tune, and every epoch to the member's
+    TensorBoard.
+    """
+
+    def __init__(self, limit: int | None, members: int, every_s: float = REPORT_EVERY_S) -> None:
+        self.limit, self.members, self.done, self.every_s = limit, members, 0, every_s
         self.best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
+        self.last, self.pending, self.seconds = float("-inf"), None, 0.0
 
     def member_done(self) -> None:
         """Count a finished member."""
         self.done += 1
 
+    def finish(self) -> None:
+        """Send the latest result not sent yet (every trial ends with its final state)."""
+        from ray import tune
+
+        if self.pending is not None:
+            tune.report(self.pending)
+            self.pending = None
+
     def epoch(self, epochs: int, board=None):
         """Return the ``on_epoch`` callback of a member that trains ``epochs`` epochs.
 
         Args:
-            epochs: The member's epochs.
+            epochs: The member's epochs (``limit`` of them, evenly spaced, may be sent).
             board: A TensorBoard writer of the member: every epoch is written to it.
 
         Returns:
-            The callback.
+            The callback; the time it spends is counted in ``seconds``.
         """
         from ray import tune
 
@@ -218,23 +240,29 @@ class Reporter:
                      range(self.limit)} if self.limit > 1 else {epochs}  # fmt: skip
 
         def report(row: dict) -> None:
+            started = time.perf_counter()
             if board is not None:
                 for name in ("loss", "ce_loss", "kd_loss", "val_auc", "val_auprc", "select_auc"):
-                    board.add_scalar(name, _float(row.get(name)), int(row["epoch"]))
+                    value = _float(row.get(name))
+                    if value == value:  # NaN (e.g. kd_loss of a non-student) is not a point
+                        board.add_scalar(name, value, int(row["epoch"]))
             for name in self.best:
                 value = _float(row.get(name))
                 self.best[name] = max(self.best[name], value) if value == value else self.best[name]
             if int(row["epoch"]) in shown:
-                tune.report(
-                    {"epoch": int(row["epoch"]), "loss": _float(row.get("loss")),
-                     "val_auc": _float(row.get("val_auc")),
-                     "val_auprc": _float(row.get("val_auprc")),
-                     "members_done": self.done, "members": self.members,
-                     **{f"best_{k}": v if v > float("-inf") else float("nan")
-                        for k, v in self.best.items()}}
-                )  # fmt: skip
+                self.pending = self._result(row)
+                if started - self.last >= self.every_s:
+                    tune.report(self.pending)
+                    self.pending, self.last = None, time.perf_counter()
+            self.seconds += time.perf_counter() - started
 
         return report
+
+    def _result(self, row: dict) -> dict:
+        best = {f"best_{k}": v if v > float("-inf") else float("nan") for k, v in self.best.items()}
+        return {"epoch": int(row["epoch"]), "loss": _float(row.get("loss")),
+                "val_auc": _float(row.get("val_auc")), "val_auprc": _float(row.get("val_auprc")),
+                "members_done": self.done, "members": self.members, **best}  # fmt: skip
 
 
 @contextlib.contextmanager
