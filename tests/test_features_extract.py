@@ -244,3 +244,16 @@ def test_extract_with_weights_in_c2l_layout_stores_that_models_tokens(cluster, d
     with torch.inference_mode():
         expected = reference(spec.preprocess(image)[None])[0]
     torch.testing.assert_close(stored.float(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_extract_joins_a_running_cluster_by_address(cluster, dataset, tmp_path):
+    """`raypi extract --address` from another process runs on this module's Ray cluster."""
+    address = ray.get_runtime_context().gcs_address
+    out = tmp_path / "joined"
+    command = [sys.executable, "-m", "raypi.cli", "extract", "--dataset", dataset,
+               "--encoders", "tiny_resnet", "--out", str(out), "--address", address]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Started a local Ray instance" not in done.stderr
+    assert "Connecting to existing Ray cluster" in done.stderr
+    assert load(str(out), "tiny_resnet", good_ids(), views=0).shape[0] == IMAGES

@@ -122,3 +122,17 @@ def test_progress_line_counts_models_students_and_failures(monkeypatch):
     assert "3/3 trials (1 stage-1 models, 1 students)" in last
     assert "0 running · 1 failed" in last and "best val AUC 0.800" in last
     assert len(stream.getvalue().strip().splitlines()) <= 5  # not a line per event
+
+
+def test_sweep_summary_never_averages_across_configurations():
+    import pandas as pd
+
+    from raypi.sweep.launch import summary_table
+
+    rows = [{"task": "t", "method": "image", "status": "ok", "config_key": key, "auc_final": auc}
+            for key, auc in (("a", 0.6), ("a", 0.6), ("b", 0.8), ("b", 0.9))]  # fmt: skip
+    rows.append({"task": "t", "method": "image", "status": "failed", "config_key": "b",
+                 "auc_final": None})  # fmt: skip
+    line = summary_table(pd.DataFrame(rows)).splitlines()[1].split()
+    # 4 ok, 1 failed, 2 configurations; the best configuration's mean (0.85), not 0.725.
+    assert line == ["t", "image", "4", "1", "2", "0.85"]

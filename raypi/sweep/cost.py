@@ -197,3 +197,16 @@ def format_dry_run(name: str, costs: pd.DataFrame, gpu_tflops: float = DEFAULT_G
             f"({math.ceil(total['gpu_hours'])} h on one GPU, less with fractional sharing)",
         ]
     )
+
+
+def format_pack_reads(spec: SweepSpec, options) -> str:
+    """Return how many packs the sweep makes and the feature bytes they read (once each)."""
+    from raypi.sweep.packs import make_packs
+
+    limit = None if options.max_pack_gb is None else options.max_pack_gb * 1e9
+    packs = make_packs(expand(spec), limit)
+    total = sum(working_set_bytes(members) for members in packs.values())
+    return (
+        f"as packs (the default): {len(packs)} Tune trials, each reading its working set once: "
+        f"{total / 1e9:.2f} GB read in all (--no-packs: the per-trial total above)"
+    )

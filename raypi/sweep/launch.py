@@ -80,7 +80,8 @@ class SweepOutcome:
     failed: int = 0
     """Trials recorded failed after this run."""
     table: str = ""
-    """Per task × method: trials ok and failed, and mean validation AUC (last epoch)."""
+    """Per task × method: trials ok and failed, configurations, and the best configuration's
+    seed-mean validation AUC (last epoch) — never a mean across configurations."""
 
     def summary(self) -> str:
         """Return a short human summary with where the results are."""
@@ -147,18 +148,21 @@ def run_sweep(
 
 
 def summary_table(trials) -> str:
-    """Return per task × method: trials ok, failed, and mean last-epoch validation AUC."""
+    """Return per task × method: trials ok and failed, configurations, best seed-mean AUC.
+
+    The AUC is the last-epoch validation AUC averaged over the seeds of one configuration
+    (``config_key``) only, then the best configuration's: never a mean across settings.
+    """
     if trials.empty:
         return ""
-    frame = trials.assign(
-        ok=trials["status"] == results.OK,
-        failed=trials["status"] == results.FAILED,
-        auc=trials["auc_final"].where(trials["status"] == results.OK),
-    )
-    table = frame.groupby(["task", "method"], sort=True).agg(
-        ok=("ok", "sum"), failed=("failed", "sum"), mean_val_auc=("auc", "mean")
-    )
-    return table.round(3).reset_index().to_string(index=False)
+    ok = trials[trials["status"] == results.OK]
+    means = ok.groupby(["task", "method", "config_key"])["auc_final"].mean()
+    best = means.groupby(["task", "method"]).max().rename("best_config_val_auc")
+    configs = ok.groupby(["task", "method"])["config_key"].nunique().rename("configs")
+    counts = trials.assign(ok=trials["status"] == results.OK,
+                           failed=trials["status"] == results.FAILED)  # fmt: skip
+    table = counts.groupby(["task", "method"])[["ok", "failed"]].sum().join(configs).join(best)
+    return table.fillna({"configs": 0}).round(3).reset_index().to_string(index=False)
 
 
 def _run_stages(spec, trials, out, options, outcome) -> None:
@@ -206,8 +210,16 @@ def _run_packs(spec, todo: list[TrialConfig], out: str, options) -> None:
     bundles = bundles_for(spec, todo, options)
     pack_bundles = {key: pack_bundle([bundles[t.trial_key] for t in members], members, options)
                     for key, members in packs.items()}  # fmt: skip
-    param_space = {"pack": tune.grid_search(list(packs))}
+    # Largest first: with few packs per slot, the last long pack would otherwise run alone.
+    order = sorted(packs, key=lambda key: -_pack_flop(spec, packs[key], options))
+    param_space = {"pack": tune.grid_search(order)}
     run_tuner(spec, "sweep", plan, param_space, pack_bundles, options)
+
+
+def _pack_flop(spec, members: list[TrialConfig], options) -> float:
+    from raypi.sweep.cost import trial_cost
+
+    return sum(trial_cost(t, spec, False, options).flop for t in members)
 
 
 def pack_bundle(bundles: list[dict], members: list[TrialConfig], options) -> dict:

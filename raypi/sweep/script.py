@@ -109,13 +109,16 @@ def launch_options(args: argparse.Namespace):
 def print_dry_run(args: argparse.Namespace) -> int:
     """Print what the sweep would run and cost, without starting Ray; return 0."""
     from raypi.sweep.config import load_spec
-    from raypi.sweep.cost import dry_run, format_dry_run
+    from raypi.sweep.cost import dry_run, format_dry_run, format_pack_reads
 
     spec = load_spec(args.config)
     spec = spec.smoke() if args.smoke_test else spec
     use_gpu = args.gpu != "no"
-    costs = dry_run(spec, launch_options(args), use_gpu=use_gpu, gpu_tflops=args.gpu_tflops)
+    options = launch_options(args)
+    costs = dry_run(spec, options, use_gpu=use_gpu, gpu_tflops=args.gpu_tflops)
     print(format_dry_run(spec.name, costs, args.gpu_tflops))
+    if options.packs:
+        print(format_pack_reads(spec, options))
     return 0
 
 
