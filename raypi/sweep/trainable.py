@@ -102,12 +102,10 @@ def _pack_teacher_probs(trial: TrialConfig, outputs: dict, results_dir: str):
 
     if not trial.is_student:
         return None
-    if trial.teacher_key in outputs:
-        ids, logits = outputs[trial.teacher_key]
-        train_ids = _inputs.training_rows(trial).train_ids
-        if ids == train_ids:
-            return teacher_targets(logits, trial.tau)
     train_ids = _inputs.training_rows(trial).train_ids
+    ids, logits = outputs.get(trial.teacher_key, (None, None))
+    if ids == train_ids:
+        return teacher_targets(logits, trial.tau)
     return teachers.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
 
 
