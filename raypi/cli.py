@@ -9,7 +9,17 @@ import sys
 from raypi import __version__
 
 # Order shown in --help: data → features → training sweeps → analysis.
-COMMANDS = ("tasks", "demo_data", "build", "encoders", "extract", "sweep", "status", "report")
+COMMANDS = (
+    "tasks",
+    "demo_data",
+    "pretrain",
+    "build",
+    "encoders",
+    "extract",
+    "sweep",
+    "status",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -154,7 +154,9 @@ def test_image_shows_findings_and_age(built):
     # 16x16 block means of each image: a crude, fixed image representation.
     pooled = images.reshape(len(images), 16, 16, 16, 16).mean(axis=(2, 4)).reshape(len(images), -1)
     pooled = (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
-    assert _cv_auc(pooled, dataset["gt_cardiomegaly"].to_numpy(int)) > 0.85
+    assert _cv_auc(pooled, dataset["gt_heart_ratio"].to_numpy() > 0.475) > 0.85
+    # The label shows through the heart size only, whose classes overlap (oracle AUC ~0.88).
+    assert 0.7 < _cv_auc(pooled, dataset["gt_cardiomegaly"].to_numpy(int)) < 0.92
     assert _cv_auc(pooled, dataset["gt_age"].to_numpy() >= 65) > 0.8
 
 

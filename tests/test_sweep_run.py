@@ -50,7 +50,8 @@ def study(tmp_path_factory):
     return make_synthetic_study(
         str(tmp_path_factory.mktemp("study")),
         tasks=("demo_prognostic", "demo_diagnostic", "demo_auxiliary"),
-        image_encoders=("tiny_vit", "tiny_resnet"),
+        image_encoders=("tiny_vit", "tiny_resnet", "demo_vit_ssl", "demo_vit_clip"),
+        text_encoders=("tiny_bert", "demo_bert"),
     )
 
 

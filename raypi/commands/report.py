@@ -87,5 +87,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # a bad --where (figures turn their own errors into notes)
         print(f"raypi report: {error}", file=sys.stderr)
         return 2
+    from raypi import io
+
+    findings = io.join(str(args.out), "findings.json")
+    for line in io.read_json(findings)["findings"] if io.exists(findings) else []:
+        print(line)
     print(index)
     return 0

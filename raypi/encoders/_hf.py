@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -38,14 +39,15 @@ def load_hf_folder(holder: nn.Module, path: str, drop: tuple[str, ...] = (), **i
     folder = Path(path)
     file = hf_weight_file(folder)
     model_class, config = type(holder.model), holder.model.config
-    model, info = model_class.from_pretrained(
-        str(folder),
-        config=config,
-        dtype=torch.float32,
-        ignore_mismatched_sizes=True,
-        output_loading_info=True,
-        **init,
-    )
+    with quiet_transformers():
+        model, info = model_class.from_pretrained(
+            str(folder),
+            config=config,
+            dtype=torch.float32,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **init,
+        )
     expected = set(model.state_dict())
     missing = sorted(info["missing_keys"])
     unexpected = sorted(k for k in info["unexpected_keys"] if not k.startswith(drop))
@@ -62,3 +64,19 @@ def load_hf_folder(holder: nn.Module, path: str, drop: tuple[str, ...] = (), **i
     report = LoadReport(str(file), len(expected), summarise_keys(set(info["unexpected_keys"])))
     log.info("loaded %d tensors from %s; dropped %s", report.loaded, file, report.dropped)
     return report
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' own load table and progress bar; raypi reports the load itself."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -12,7 +12,14 @@ from torch import nn
 from raypi.encoders.preprocess import Preprocessing
 from raypi.encoders.registry import register
 from raypi.encoders.spec import EncoderSpec, ResourceHint
-from raypi.encoders.weights import LoadReport, load_checked, read_state_dict, take_entry, unwrap
+from raypi.encoders.weights import (
+    LoadReport,
+    load_checked,
+    read_state_dict,
+    single_file,
+    take_entry,
+    unwrap,
+)
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 
@@ -95,7 +102,7 @@ def load_resnet(
     Returns:
         The load report (naming the entry and prefix used).
     """
-    file = _single_file(Path(path))
+    file = single_file(Path(path))
     checkpoint = read_state_dict(file)
     if entry in checkpoint or entry not in (None, "model"):
         state, used = take_entry(checkpoint, entry, str(file)), entry  # raises when absent
@@ -105,19 +112,6 @@ def load_resnet(
     return load_checked(
         module.model, state, source=str(file), prefixes=prefixes, drop=("fc.",), entry=used
     )
-
-
-def _single_file(path: Path) -> Path:
-    if path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.suffix in {".pth", ".pt", ".bin", ".ckpt", ".tar"}
-        )
-        if len(files) != 1:
-            from raypi.encoders.weights import WeightsError
-
-            raise WeightsError(f"{path}: expected one .pth/.pt/.bin/.ckpt file, found {files}")
-        return files[0]
-    return path
 
 
 C2L_PREFIXES = ("encoder.module.", "module.", "")

@@ -70,6 +70,9 @@ class EncoderSpec:
     """Image preprocessing of the study (None for text encoders)."""
     tiny: bool = False
     """True for the small test/demo variants."""
+    demo_pretrained: bool = False
+    """True for the demo encoders whose weights ``raypi.pretrain`` builds from the demo data
+    (``$RAYPI_HOME/weights/NAME``); they are never extracted from a random initialisation."""
 
     def build(self, weights: str | Path | None = None) -> torch.nn.Module:
         """Build the encoder, load its weights, and return it frozen in eval mode.

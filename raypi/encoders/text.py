@@ -208,3 +208,25 @@ register(
         tiny=True,
     )
 )
+
+DEMO_VOCAB_SIZE = 1024
+"""WordPiece vocabulary of ``demo_bert``, trained on the demo reports (``raypi pretrain``)."""
+
+register(
+    EncoderSpec(
+        name="demo_bert",
+        kind="text",
+        family="bert",
+        token_shape=(128, 64),
+        input_size=128,
+        weights_hint="Hugging Face BERT folder (config.json, model.safetensors, vocab.txt) that "
+        "`raypi pretrain` writes to $RAYPI_HOME/weights/demo_bert (demo only)",
+        hint=ResourceHint(gpu_memory_gb=0.5, batch_size=256),
+        description="tiny_bert's shape with a WordPiece vocabulary trained on the demo reports, "
+        "pre-trained by masked-language modelling on them: the demo's CXR-BERT",
+        factory=partial(build_bert, DEMO_VOCAB_SIZE, TINY),
+        loader=load_hf_bert,
+        tiny=True,
+        demo_pretrained=True,
+    )
+)

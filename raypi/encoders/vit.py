@@ -10,7 +10,7 @@ from torch import nn
 from raypi.encoders.preprocess import Preprocessing
 from raypi.encoders.registry import register
 from raypi.encoders.spec import EncoderSpec, ResourceHint
-from raypi.encoders.weights import LoadReport, load_checked, read_state_dict, unwrap
+from raypi.encoders.weights import LoadReport, load_checked, read_state_dict, single_file, unwrap
 
 # MAE / MRM pre-training checkpoints hold more than the encoder: the pixel decoder, the mask
 # token and (MRM) the report decoder. These are left out on purpose and reported.
@@ -36,15 +36,20 @@ def build_timm_vit(name: str, **kwargs) -> ViTTokens:
     return ViTTokens(timm.create_model(name, pretrained=False, num_classes=0, **kwargs))
 
 
-def build_tiny_vit() -> ViTTokens:
-    """Return a 2-block timm ViT of width 64 on 64 px images (patch 16 -> 1 + 16 tokens)."""
+TINY_VIT = dict(img_size=64, patch_size=16, embed_dim=64, depth=2, num_heads=2)
+"""The tiny ViT of tests and the demo (patch 16 on 64 px -> CLS + 16 tokens of width 64)."""
+
+
+def tiny_vit_trunk() -> nn.Module:
+    """Return timm's ``VisionTransformer`` of ``TINY_VIT`` without a classifier head."""
     from timm.models.vision_transformer import VisionTransformer
 
-    return ViTTokens(
-        VisionTransformer(
-            img_size=64, patch_size=16, embed_dim=64, depth=2, num_heads=2, num_classes=0
-        )
-    )
+    return VisionTransformer(num_classes=0, **TINY_VIT)
+
+
+def build_tiny_vit() -> ViTTokens:
+    """Return a 2-block timm ViT of width 64 on 64 px images (patch 16 -> 1 + 16 tokens)."""
+    return ViTTokens(tiny_vit_trunk())
 
 
 def load_mae_checkpoint(module: ViTTokens, path: str) -> LoadReport:
@@ -57,18 +62,19 @@ def load_mae_checkpoint(module: ViTTokens, path: str) -> LoadReport:
 
     Args:
         module: A :class:`ViTTokens`.
-        path: The checkpoint file.
+        path: The checkpoint file, or a folder holding only it.
 
     Returns:
         The load report.
     """
-    checkpoint = read_state_dict(path)
+    file = single_file(path)
+    checkpoint = read_state_dict(file)
     entry = next((k for k in ("model", "state_dict") if isinstance(checkpoint.get(k), dict)), "")
     state = unwrap(checkpoint, ("model", "state_dict"))
     return load_checked(
         module.model,
         state,
-        source=path,
+        source=str(file),
         prefixes=("module.", ""),
         drop=PRETRAIN_EXTRAS,
         entry=entry,
@@ -76,6 +82,7 @@ def load_mae_checkpoint(module: ViTTokens, path: str) -> LoadReport:
 
 
 VIT_B16 = "vit_base_patch16_224"
+TINY_PREPROCESSING = Preprocessing(resize=72, crop=64, source="tiny variant (ImageNet stats)")
 
 register(
     EncoderSpec(
@@ -133,7 +140,27 @@ register(
         description="tiny test/demo timm ViT: 2 blocks, width 64, 64 px -> CLS + 16 tokens",
         factory=build_tiny_vit,
         loader=load_mae_checkpoint,
-        preprocessing=Preprocessing(resize=72, crop=64, source="tiny variant (ImageNet stats)"),
+        preprocessing=TINY_PREPROCESSING,
         tiny=True,
+    )
+)
+
+register(
+    EncoderSpec(
+        name="demo_vit_ssl",
+        kind="image",
+        family="vit",
+        token_shape=(17, 64),
+        input_size=64,
+        weights_hint="MAE-style checkpoint ({'model', 'optimizer', 'epoch', 'scaler', 'args'}) "
+        "that `raypi pretrain` writes to $RAYPI_HOME/weights/demo_vit_ssl (demo only)",
+        hint=ResourceHint(gpu_memory_gb=0.5, batch_size=256),
+        description="tiny_vit self-supervised on the demo images (SimCLR-style contrastive "
+        "views): the demo's stand-in for RAD-DINO / MRM / Medical MAE / C2L",
+        factory=build_tiny_vit,
+        loader=load_mae_checkpoint,
+        preprocessing=TINY_PREPROCESSING,
+        tiny=True,
+        demo_pretrained=True,
     )
 )

@@ -81,6 +81,33 @@ def read_state_dict(path: str | Path) -> dict:
     return stored
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
+
+
+def single_file(path: str | Path) -> Path:
+    """Return ``path``, or the one checkpoint file inside it when it is a folder.
+
+    Args:
+        path: A checkpoint file, or a folder (e.g. ``$RAYPI_HOME/weights/NAME``) holding
+            exactly one file with a suffix of ``CHECKPOINT_SUFFIXES``.
+
+    Returns:
+        The file.
+
+    Raises:
+        WeightsError: The folder holds no such file, or several.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    files = sorted(p for p in path.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
+    if len(files) != 1:
+        names = [p.name for p in files]
+        suffixes = "/".join(CHECKPOINT_SUFFIXES)
+        raise WeightsError(f"{path}: expected one {suffixes} file, found {names}")
+    return files[0]
+
+
 def take_entry(checkpoint: dict, entry: str, source: str) -> dict:
     """Return ``checkpoint[entry]``, or raise naming the entries the file has.
 

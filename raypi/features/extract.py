@@ -158,6 +158,13 @@ def _weights_of(spec, weights: dict[str, str]) -> str | None:
     default = getattr(spec, "default_weights", None)
     if default is not None and default().exists():
         return str(default())
+    if getattr(spec, "demo_pretrained", False):
+        from raypi.encoders import WeightsError
+
+        raise WeightsError(
+            f"{spec.name}: no weights at {default()}; this demo encoder is pre-trained on the "
+            "demo data first: `raypi pretrain` (a demo sweep does it by itself)"
+        )
     if not getattr(spec, "tiny", False):
         log.warning("%s: no weights given or found; extracting a RANDOM initialisation", spec.name)
     return None

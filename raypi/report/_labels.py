@@ -19,6 +19,9 @@ ENCODER_TITLES = {
     "tiny_vit": "Tiny ViT",
     "tiny_resnet": "Tiny ResNet",
     "tiny_bert": "Tiny BERT",
+    "demo_vit_ssl": "Demo ViT (self-supervised)",
+    "demo_vit_clip": "Demo ViT (image-report)",
+    "demo_bert": "Demo BERT (MLM)",
 }
 METHOD_TITLES = {
     "image": "Image-only",

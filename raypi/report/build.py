@@ -107,6 +107,31 @@ def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_ht
     )
 
 
+def _findings_section(trials, out: str, selection: str, variant: str):
+    """Return the section testing the study's findings, or None when no claim has data."""
+    from raypi.report import _select
+    from raypi.report.findings import check_claims, findings_figure, summary_lines
+
+    tested = check_claims(_select.with_value(trials, "auc", selection))
+    if tested.empty:
+        return None, []
+    folder = f"{FIGURES_DIR}/{_settings.label_slug(variant)}" if variant else FIGURES_DIR
+    figure = findings_figure(tested, io.join(out, folder, "findings.png"))
+    block = _figure_block(figure, out, folder)
+    body = (
+        "<p class='meta'>Each claim of the study that these results can test, tested here on "
+        "validation AUC, one paired test per training size over the seeds both arms have. "
+        "Claims are shown holding or not, as measured.</p>"
+        + block
+        + page_html.table_html(figure.table)
+    )
+    lines = summary_lines(tested)
+    section = page_html.Section(
+        _anchor("findings", variant), _titled("Findings of the study, tested", variant), body
+    )
+    return section, [f"{variant}: {line}" if variant else line for line in lines]
+
+
 def _overview(results: Results) -> page_html.Section:
     body = page_html.table_html(tables.overview(results))
     if results.duplicates:
@@ -153,7 +178,8 @@ def build_report(
             setting gets its own set of figures, titled by it.
 
     Returns:
-        Path of the written ``index.html``.
+        Path of the written ``index.html``; ``findings.json`` beside it lists one line per
+        tested finding (see ``raypi.report.findings``).
     """
     if ci_method not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci_method!r}; known: {', '.join(CI_METHODS)}")
@@ -166,9 +192,13 @@ def build_report(
     loaded = load_results([str(path) for path in results])
     if where:
         loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
-    sections = []
+    sections, findings = [], []
     for variant, trials in _settings.variants(loaded.trials):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
+        tested, lines = _findings_section(trials, str(out), selection, variant)
+        if tested is not None:
+            part.insert(0, tested)
+            findings += lines
         # The text-only table reads best beside the distillation results.
         after = names.index("paired") + 1 if "paired" in names else len(part)
         part.insert(after, _text_section(trials, selection, variant))
@@ -193,4 +223,5 @@ def build_report(
         meta.append(f"Only trials with {' and '.join(where)}.")
     index = io.join(str(out), "index.html")
     io.write_bytes(index, page_html.page("raypi report", meta, sections).encode())
+    io.write_json(io.join(str(out), "findings.json"), {"findings": findings})
     return index

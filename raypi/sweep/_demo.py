@@ -1,4 +1,4 @@
-"""Build the demo dataset and its tiny-encoder features when a demo sweep finds them missing."""
+"""Build the demo dataset, its encoders' weights and its features when a demo sweep lacks them."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def needed_views(spec: SweepSpec) -> int:
 
 
 def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
-    """Build the demo dataset and extract its features if the sweep uses them and they lack.
+    """Build the demo dataset, pre-train its encoders and extract its features, where missing.
 
     Only the demo is built automatically; real datasets come from ``raypi build`` and
     ``raypi extract``.
@@ -52,6 +52,9 @@ def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
 
         print(f"raypi: building the demo dataset in {source.root}")
         build_demo(source.root)
+    from raypi.pretrain import ensure_pretrained
+
+    ensure_pretrained(source.root, needed_encoders(spec, "demo"))
     views = needed_views(spec) if views is None else views
     missing = [
         name
