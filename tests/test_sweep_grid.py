@@ -216,7 +216,7 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys):
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
     args = sweep_parser("", config).parse_args(["--dry-run"])
-    assert print_dry_run(args) == 0
+    assert print_dry_run(args, load_spec(config)) == 0
     out = capsys.readouterr().out
     trials = expand(load_spec(config))
     assert f"{len(trials)} trials (nothing was started)" in out

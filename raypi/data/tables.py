@@ -142,6 +142,13 @@ def validate_task(
             raise TableError(
                 f"{file}: split must be one of {SPLIT_VALUES}; see {_rows(bad, frame)}"
             )
+        sides = frame.groupby("patient_id")["split"].nunique()
+        both = frame["patient_id"].isin(sides.index[sides > 1])
+        if both.any():
+            raise TableError(
+                f"{file}: a patient's images must all be on one side of the split; "
+                f"{int((sides > 1).sum())} patients are on both, in {_rows(both, frame)}"
+            )
     if dataset is not None:
         _check_against_dataset(frame, dataset, file)
     return frame

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | None) -> None:
@@ -106,12 +107,28 @@ def launch_options(args: argparse.Namespace):
     )
 
 
-def print_dry_run(args: argparse.Namespace) -> int:
+def checked_spec(path: str):
+    """Return the sweep spec of ``path``, or None after printing why it cannot run.
+
+    Args:
+        path: The sweep YAML.
+
+    Returns:
+        The spec; None when the file is missing or invalid (the caller exits with 2).
+    """
+    from raypi.sweep.config import ConfigError, load_spec
+
+    try:
+        return load_spec(path)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"raypi sweep: {error}", file=sys.stderr)
+        return None
+
+
+def print_dry_run(args: argparse.Namespace, spec) -> int:
     """Print what the sweep would run and cost, without starting Ray; return 0."""
-    from raypi.sweep.config import load_spec
     from raypi.sweep.cost import dry_run, format_dry_run, format_pack_reads
 
-    spec = load_spec(args.config)
     spec = spec.smoke() if args.smoke_test else spec
     use_gpu = args.gpu != "no"
     options = launch_options(args)
@@ -129,15 +146,18 @@ def run_from_args(args: argparse.Namespace) -> int:
         args: Parsed sweep options.
 
     Returns:
-        Exit code: 0 when every trial is ok, 1 when some failed.
+        Exit code: 0 when every trial is ok, 1 when some failed, 2 for a config that cannot
+        run (nothing started, nothing written).
     """
-    from raypi.sweep.config import load_spec
     from raypi.sweep.launch import run_sweep
 
+    spec = checked_spec(args.config)
+    if spec is None:
+        return 2
     if args.dry_run:
-        return print_dry_run(args)
+        return print_dry_run(args, spec)
     outcome = run_sweep(
-        load_spec(args.config),
+        spec,
         storage=args.storage,
         address=args.address,
         smoke_test=args.smoke_test,
@@ -155,15 +175,18 @@ def run_search_from_args(args: argparse.Namespace) -> int:
         args: Parsed sweep options plus ``samples``.
 
     Returns:
-        Exit code: 0 when every trial is ok, 1 when some failed.
+        Exit code: 0 when every trial is ok, 1 when some failed, 2 for a config that cannot
+        run.
     """
-    from raypi.sweep.config import load_spec
     from raypi.sweep.search import SearchSpace, run_lambda_search
 
+    spec = checked_spec(args.config)
+    if spec is None:
+        return 2
     if args.dry_run:
-        return print_dry_run(args)
+        return print_dry_run(args, spec)
     outcome = run_lambda_search(
-        load_spec(args.config),
+        spec,
         space=SearchSpace(samples=args.samples),
         storage=args.storage,
         address=args.address,
