@@ -254,8 +254,11 @@ def findings_figure(tested: pd.DataFrame, path: str, caption_extra: str = ""):
     Returns:
         The ``raypi.report._plot.Figure`` (its table is ``tested`` without helper columns).
     """
+    import io as stdio
+
     import matplotlib.pyplot as plt
 
+    from raypi import io
     from raypi.report import _plot
 
     height = 0.55 * len(tested) + 1.2
@@ -285,8 +288,10 @@ def findings_figure(tested: pd.DataFrame, path: str, caption_extra: str = ""):
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("paired difference, treatment − baseline (AUC points; dots: seeds)")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    _plot.save(fig, path, bottom=0.6)
+    buffer = stdio.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")  # room for long labels
+    plt.close(fig)
+    io.write_bytes(path, buffer.getvalue())
     table = tested[COLUMNS]
     caption = (
         "The study's findings tested on these results: per claim and training size, the "

@@ -31,30 +31,51 @@ def needed_views(spec: SweepSpec) -> int:
     return max((grid.views or 0) for grid in spec.grids)
 
 
-def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
-    """Build the demo dataset, pre-train its encoders and extract its features, where missing.
-
-    Only the demo is built automatically; real datasets come from ``raypi build`` and
-    ``raypi extract``.
-
-    Args:
-        spec: The sweep.
-        views: Augmented views to extract; the most the grids ask for when None.
-    """
+def _demo_source(spec: SweepSpec):
+    """Return the demo's data source when the sweep reads the built-in demo, else None."""
     from raypi.tasks import get_task
 
     datasets = {get_task(task).dataset for grid in spec.grids for task in grid.tasks}
     if "demo" not in datasets or "demo" in spec.data:
+        return None
+    return spec.source("demo")
+
+
+def ensure_demo_data(spec: SweepSpec) -> None:
+    """Build the demo dataset and pre-train its encoders, where missing (no Ray needed).
+
+    Only the demo is built automatically; real datasets come from ``raypi build`` and real
+    weights from their authors.
+
+    Args:
+        spec: The sweep.
+    """
+    from raypi.pretrain import ensure_pretrained
+
+    source = _demo_source(spec)
+    if source is None:
         return
-    source = spec.source("demo")
     if not io.exists(io.join(source.root, "dataset.parquet")):
         from raypi.data.demo import build_demo
 
         print(f"raypi: building the demo dataset in {source.root}")
         build_demo(source.root)
-    from raypi.pretrain import ensure_pretrained
-
     ensure_pretrained(source.root, needed_encoders(spec, "demo"))
+
+
+def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
+    """Build the demo dataset, pre-train its encoders and extract its features, where missing.
+
+    Extraction runs on Ray (connected, or a local one started here).
+
+    Args:
+        spec: The sweep.
+        views: Augmented views to extract; the most the grids ask for when None.
+    """
+    source = _demo_source(spec)
+    if source is None:
+        return
+    ensure_demo_data(spec)
     views = needed_views(spec) if views is None else views
     missing = [
         name

@@ -131,6 +131,8 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
+    if prepare_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
+        _demo.ensure_demo_data(spec)
     cluster.connect(address, dashboard=dashboard)
     if prepare_demo:
         _demo.ensure_demo_inputs(spec)

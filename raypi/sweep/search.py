@@ -75,6 +75,8 @@ def run_lambda_search(
         spec, space = spec.smoke(), replace(space, samples=2)
     options = options or launch.LaunchOptions()
     out = launch.results_dir(spec.name, storage)
+    if prepare_demo:
+        _demo.ensure_demo_data(spec)
     cluster.connect(address, dashboard=dashboard)
     if prepare_demo:
         _demo.ensure_demo_inputs(spec)
