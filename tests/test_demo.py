@@ -156,7 +156,8 @@ def test_image_shows_findings_and_age(built):
     pooled = (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
     assert _cv_auc(pooled, dataset["gt_heart_ratio"].to_numpy() > 0.475) > 0.85
     # The label shows through the heart size only, whose classes overlap (oracle AUC ~0.88).
-    assert 0.7 < _cv_auc(pooled, dataset["gt_cardiomegaly"].to_numpy(int)) < 0.92
+    # Crude block means see it weakly; the heart-size oracle itself stays below ~0.9.
+    assert 0.6 < _cv_auc(pooled, dataset["gt_cardiomegaly"].to_numpy(int)) < 0.9
     assert _cv_auc(pooled, dataset["gt_age"].to_numpy() >= 65) > 0.8
 
 

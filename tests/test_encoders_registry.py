@@ -12,7 +12,7 @@ STUDY_TEXT = {"cxr_bert", "cxr_bert_general", "bio_clinicalbert"}
 # Named alternatives of the study's choices (C2L's EMA encoder, GLoRIA's own forward, casing).
 VARIANT_IMAGE = {"c2l_ema", "gloria_upstream"}
 VARIANT_TEXT = {"bio_clinicalbert_lowercase"}
-TINY = {"tiny_vit", "tiny_resnet", "tiny_bert"}
+TINY = {"tiny_vit", "tiny_resnet", "tiny_bert", "demo_vit_ssl", "demo_vit_clip", "demo_bert"}
 
 
 def test_registry_holds_the_study_encoders_and_tiny_variants():

@@ -160,7 +160,7 @@ def test_missing_files_and_wrong_configs(tmp_path):
     with pytest.raises(WeightsError, match="open_clip_config.json"):
         load_open_clip_folder(None, str(tmp_path))
     _open_clip_config(tmp_path, dict(VISION_CFG, timm_model_name="vit_large_patch16_224"))
-    with pytest.raises(WeightsError, match="not BiomedCLIP"):
+    with pytest.raises(WeightsError, match="is not the expected"):
         load_open_clip_folder(None, str(tmp_path))
     (tmp_path / "two.pth").touch()
     (tmp_path / "three.pth").touch()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from raypi import cluster
+from raypi import cluster, io
 from raypi.data.tables import read_dataset
 from raypi.features import _tokens, schema, store
 
@@ -52,6 +52,9 @@ class ExtractOptions:
     """Memory of one GPU, to turn an encoder's memory hint into a GPU fraction."""
     cpu_threads: int | None = None
     """Torch threads of a CPU encoder actor; the cluster's CPU count when None."""
+    verify: bool = False
+    """Read every stored page (checking its checksum) before resuming, not only each shard's
+    footer; corrupt shards are removed and their rows encoded again either way."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,7 @@ def _extract_one(spec, weights_path, table, dataset_root, out, config) -> Encode
 
     identity = _store_identity(spec, weights_path, config)
     manifest = _open_store(out, identity, config.overwrite)
+    _remove_corrupt(out, spec.name, config.verify)
     done_views = list(manifest["views"]) if manifest else []
     if spec.kind == "image":
         wanted_views = sorted(set(done_views) | set(range(config.views + 1)))
@@ -292,6 +296,14 @@ def _extract_one(spec, weights_path, table, dataset_root, out, config) -> Encode
         forward_seconds=float(statuses["seconds"].sum()),
         bytes_written=int(statuses["bytes"].sum()),
     )  # fmt: skip
+
+
+def _remove_corrupt(out: str, encoder: str, full: bool) -> None:
+    """Delete shards that cannot be read, so that the run encodes their rows again."""
+    bad = store.corrupt_shards(out, encoder, full=full)
+    for path in bad:
+        log.warning("%s: removing corrupt shard %s; its rows are encoded again", encoder, path)
+        io.remove(path)
 
 
 def _finish(out, spec, identity, views, skipped, dataset_root) -> int:

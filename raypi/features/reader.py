@@ -206,7 +206,10 @@ def _shard_groups(shard, path: str, shard_rows: pd.DataFrame, shape, dtype: str)
     group_of = np.searchsorted(starts, shard_rows["row"].to_numpy(), side="right") - 1
     for group in np.unique(group_of):
         chosen = shard_rows[group_of == group]
-        table = shard.read_row_group(int(group), columns=[schema.TOKENS])
+        try:
+            table = shard.read_row_group(int(group), columns=[schema.TOKENS])
+        except store.REPAIRABLE as error:
+            raise store.ShardError(path, store._reason(error)) from None
         tokens = schema.decode_tokens(table.column(schema.TOKENS), shape, dtype)
         local = chosen["row"].to_numpy() - starts[group]
         # A whole row group in order is used as the Arrow buffer itself (no extra copy).
@@ -219,6 +222,6 @@ def _read_column(rows: pd.DataFrame, column: str) -> np.ndarray:
     values = np.empty(len(rows), dtype=np.int64)
     positions = pd.Series(np.arange(len(rows)), index=rows.index)
     for path, shard_rows in rows.groupby("shard", sort=False):
-        column_values = store.open_shard(path).read(columns=[column]).column(column).to_numpy()
+        column_values = store.read_shard(path, columns=[column]).column(column).to_numpy()
         values[positions[shard_rows.index].to_numpy()] = column_values[shard_rows["row"]]
     return values

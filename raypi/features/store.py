@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -45,6 +46,21 @@ IDENTITY = (
 
 class StoreError(ValueError):
     """A feature store is missing, incomplete, or does not hold what was asked for."""
+
+
+class ShardError(StoreError):
+    """A shard that cannot be read back as written (truncated, or bytes changed on storage)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(
+            f"corrupt feature shard {path} ({reason}); it is not served. Rerun `raypi extract` "
+            "with the same options on this store: it removes the shard and encodes its rows again"
+        )
+        self.path = path
+
+
+REPAIRABLE = (OSError, pa.ArrowException)
+"""What pyarrow raises on a truncated file, a bad footer or a failed page checksum."""
 
 
 def encoder_dir(store: str, encoder: str) -> str:
@@ -126,17 +142,68 @@ def write_shard(store: str, encoder: str, table) -> tuple[str, int]:
         use_dictionary=[schema.IMAGE_ID],
         compression="none",
         write_statistics=[schema.IMAGE_ID, schema.VIEW],
+        write_page_checksum=True,  # a changed byte on storage fails the read, naming the shard
     )
     fs, inner = io.filesystem(path)
     return path, int(fs.get_file_info(inner).size)
 
 
 def open_shard(path: str) -> pq.ParquetFile:
-    """Open a shard for reading (memory-mapped when local)."""
+    """Open a shard for reading (memory-mapped when local), verifying page checksums on read.
+
+    Raises:
+        ShardError: The file is truncated or its footer unreadable.
+    """
     fs, inner = io.filesystem(path)
-    if isinstance(fs, pafs.LocalFileSystem):
-        return pq.ParquetFile(inner, memory_map=True)
-    return pq.ParquetFile(fs.open_input_file(inner))
+    try:
+        if isinstance(fs, pafs.LocalFileSystem):
+            return pq.ParquetFile(inner, memory_map=True, page_checksum_verification=True)
+        return pq.ParquetFile(fs.open_input_file(inner), page_checksum_verification=True)
+    except REPAIRABLE as error:
+        raise ShardError(path, _reason(error)) from None
+
+
+def read_shard(path: str, columns: list[str] | None = None, row_group: int | None = None):
+    """Read columns of a shard (one row group, or all), naming the shard when it is corrupt.
+
+    Raises:
+        ShardError: The shard cannot be read back as written.
+    """
+    shard = open_shard(path)
+    try:
+        with shard:
+            if row_group is None:
+                return shard.read(columns=columns)
+            return shard.read_row_group(row_group, columns=columns)
+    except REPAIRABLE as error:
+        raise ShardError(path, _reason(error)) from None
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+
+
+def corrupt_shards(store: str, encoder: str, full: bool = False) -> list[str]:
+    """Return the shards of ``encoder`` that cannot be read.
+
+    Args:
+        store: Feature store folder.
+        encoder: Encoder name.
+        full: Read every page (checking every checksum) instead of only each footer.
+
+    Returns:
+        Paths of the corrupt shards.
+    """
+    bad = []
+    for path in list_shards(store, encoder):
+        try:
+            if full:
+                read_shard(path)
+            else:
+                open_shard(path).close()
+        except ShardError:
+            bad.append(path)
+    return bad
 
 
 def read_index(store: str, encoder: str, keys: tuple[str, ...]) -> pd.DataFrame:
@@ -152,7 +219,7 @@ def read_index(store: str, encoder: str, keys: tuple[str, ...]) -> pd.DataFrame:
     """
     frames = []
     for path in list_shards(store, encoder):
-        table = open_shard(path).read(columns=list(keys))
+        table = read_shard(path, columns=list(keys))
         frame = table.to_pandas()
         frame["shard"] = path
         frame["row"] = np.arange(len(frame), dtype=np.int64)
