@@ -18,6 +18,7 @@ from raypi import cluster, io, paths
 from raypi.sweep import _demo, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
+from raypi.sweep.lock import DriverLock
 from raypi.sweep.resources import encoder_profile, trial_resources
 from raypi.sweep.trainable import TrialPlan, train_trial
 
@@ -131,21 +132,22 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
-    if prepare_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
-        _demo.ensure_demo_data(spec)
-    cluster.connect(address, dashboard=dashboard)
-    if prepare_demo:
-        _demo.ensure_demo_inputs(spec)
-    trials = expand(spec)
-    results.write_sweep_yaml(out, {"sweep": spec_to_dict(spec), "launch": vars(options)})
-    outcome = SweepOutcome(spec.name, out, total=len(trials))
-    try:
-        _run_stages(spec, trials, out, options, outcome)
-    finally:
-        table, _ = results.collect(out)
-        outcome.ok = int((table["status"] == results.OK).sum())
-        outcome.failed = int((table["status"] == results.FAILED).sum())
-        outcome.table = summary_table(table)
+    with DriverLock(out):  # before anything starts: a second driver stops here
+        if prepare_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
+            _demo.ensure_demo_data(spec)
+        cluster.connect(address, dashboard=dashboard)
+        if prepare_demo:
+            _demo.ensure_demo_inputs(spec)
+        trials = expand(spec)
+        results.write_sweep_yaml(out, {"sweep": spec_to_dict(spec), "launch": vars(options)})
+        outcome = SweepOutcome(spec.name, out, total=len(trials))
+        try:
+            _run_stages(spec, trials, out, options, outcome)
+        finally:
+            table, _ = results.collect(out)
+            outcome.ok = int((table["status"] == results.OK).sum())
+            outcome.failed = int((table["status"] == results.FAILED).sum())
+            outcome.table = summary_table(table)
     return outcome
 
 

@@ -156,14 +156,20 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return print_dry_run(args, spec)
-    outcome = run_sweep(
-        spec,
-        storage=args.storage,
-        address=args.address,
-        smoke_test=args.smoke_test,
-        options=launch_options(args),
-        dashboard=not args.no_dashboard,
-    )
+    from raypi.sweep.lock import SweepLockedError
+
+    try:
+        outcome = run_sweep(
+            spec,
+            storage=args.storage,
+            address=args.address,
+            smoke_test=args.smoke_test,
+            options=launch_options(args),
+            dashboard=not args.no_dashboard,
+        )
+    except SweepLockedError as error:  # another live driver writes this results folder
+        print(f"raypi sweep: {error}", file=sys.stderr)
+        return 2
     print(outcome.summary())
     return 0 if outcome.failed == 0 else 1
 
@@ -185,14 +191,20 @@ def run_search_from_args(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return print_dry_run(args, spec)
-    outcome = run_lambda_search(
-        spec,
-        space=SearchSpace(samples=args.samples),
-        storage=args.storage,
-        address=args.address,
-        smoke_test=args.smoke_test,
-        options=launch_options(args),
-        dashboard=not args.no_dashboard,
-    )
+    from raypi.sweep.lock import SweepLockedError
+
+    try:
+        outcome = run_lambda_search(
+            spec,
+            space=SearchSpace(samples=args.samples),
+            storage=args.storage,
+            address=args.address,
+            smoke_test=args.smoke_test,
+            options=launch_options(args),
+            dashboard=not args.no_dashboard,
+        )
+    except SweepLockedError as error:
+        print(f"raypi sweep: {error}", file=sys.stderr)
+        return 2
     print(outcome.summary())
     return 0 if outcome.failed == 0 else 1

@@ -19,6 +19,7 @@ from raypi import cluster
 from raypi.sweep import _demo, launch, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
+from raypi.sweep.lock import DriverLock
 
 
 @dataclass(frozen=True)
@@ -75,28 +76,31 @@ def run_lambda_search(
         spec, space = spec.smoke(), replace(space, samples=2)
     options = options or launch.LaunchOptions()
     out = launch.results_dir(spec.name, storage)
-    if prepare_demo:
-        _demo.ensure_demo_data(spec)
-    cluster.connect(address, dashboard=dashboard)
-    if prepare_demo:
-        _demo.ensure_demo_inputs(spec)
-    first, students = stages(expand(spec))
-    resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space)}
-    results.write_sweep_yaml(out, resolved)
-    outcome = launch.SweepOutcome(spec.name, out, total=len(first))
-    try:
-        done = launch.done_keys(out, options)
-        todo = [t for t in first if t.trial_key not in done]
-        outcome.ran["stage1"] = len(todo)
-        launch.run_stage(spec, "stage1", todo, out, options)
-        recorded = results.statuses(out)
-        points = [p for p in search_points(students) if recorded.get(p.teacher_key) == results.OK]
-        outcome.ran["stage2"] = _search(spec, points, space, out, options)
-    finally:
-        table, _ = results.collect(out)
-        outcome.total = len(table)
-        outcome.ok = int((table["status"] == results.OK).sum())
-        outcome.failed = int((table["status"] == results.FAILED).sum())
+    with DriverLock(out):  # before anything starts: a second driver stops here
+        if prepare_demo:
+            _demo.ensure_demo_data(spec)
+        cluster.connect(address, dashboard=dashboard)
+        if prepare_demo:
+            _demo.ensure_demo_inputs(spec)
+        first, students = stages(expand(spec))
+        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space)}
+        results.write_sweep_yaml(out, resolved)
+        outcome = launch.SweepOutcome(spec.name, out, total=len(first))
+        try:
+            done = launch.done_keys(out, options)
+            todo = [t for t in first if t.trial_key not in done]
+            outcome.ran["stage1"] = len(todo)
+            launch.run_stage(spec, "stage1", todo, out, options)
+            recorded = results.statuses(out)
+            points = [
+                p for p in search_points(students) if recorded.get(p.teacher_key) == results.OK
+            ]
+            outcome.ran["stage2"] = _search(spec, points, space, out, options)
+        finally:
+            table, _ = results.collect(out)
+            outcome.total = len(table)
+            outcome.ok = int((table["status"] == results.OK).sum())
+            outcome.failed = int((table["status"] == results.FAILED).sum())
     return outcome
 
 
