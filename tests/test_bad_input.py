@@ -3,7 +3,7 @@
 Sweep configs go through the sweep scripts' command line (exit code 2, a message naming the
 file, the block and the field, nothing written, Ray never started); dataset tables through
 ``raypi extract`` (exit code 2 before Ray starts); task tables through ``tables.read_task``
-(the error names the file and the rows). ``CASES`` counts them for RELIABILITY.md.
+(the error names the file and the rows).
 """
 
 import copy
@@ -62,7 +62,6 @@ CONFIG_MUTATIONS = [
     ("grids not a list", _set("grids", {"tasks": ["demo_auxiliary"]}), "grids: expected a list"),
     ("no name", _set("name", ""), "needs a name"),
 ]
-CASES = {"sweep config": len(CONFIG_MUTATIONS) + 2}  # + not YAML, + not a mapping
 
 
 def _run_script(config_path: Path, storage: Path, capsys) -> tuple[int, str]:
@@ -139,7 +138,6 @@ def _dataset_mutations():
 
 
 DATASET_MUTATIONS = _dataset_mutations()
-CASES["dataset table"] = len(DATASET_MUTATIONS)
 
 
 @pytest.mark.parametrize(
@@ -211,7 +209,6 @@ def _task_mutations():
 
 
 TASK_MUTATIONS = _task_mutations()
-CASES["task table"] = len(TASK_MUTATIONS)
 
 
 @pytest.mark.parametrize(
@@ -228,8 +225,3 @@ def test_bad_task_table_names_the_file_and_rows(case, mutate, expected, demo, tm
     with pytest.raises(tables.TableError) as error:
         tables.read_task(str(root), get_task(task))
     assert f"tasks/{task}.parquet" in str(error.value) and expected in str(error.value)
-
-
-def test_case_count():
-    """The counts RELIABILITY.md reports (a changed table shows up here)."""
-    assert CASES == {"sweep config": 24, "dataset table": 7, "task table": 11}

@@ -118,6 +118,19 @@ def test_same_seed_same_weights_and_cached_weights_are_reused(demo, built, tmp_p
     assert read_record(path.parent)["weights_sha256"] == records["demo_vit_ssl"]["weights_sha256"]
 
 
+def test_aligned_encoder_is_rebuilt_when_its_text_encoder_changes(demo, built, tmp_path):
+    import shutil
+
+    home, records = built
+    shutil.copytree(home, tmp_path, dirs_exist_ok=True)
+    assert ensure_pretrained(demo, ["demo_vit_clip"], home=tmp_path) == []
+    text = weights_folder("demo_bert", tmp_path) / RECIPE_FILE
+    text.write_text(json.dumps({**json.loads(text.read_text()), "weights_sha256": "other"}))
+    assert ensure_pretrained(demo, ["demo_vit_clip"], home=tmp_path) == ["demo_vit_clip"]
+    rebuilt = read_record(weights_folder("demo_vit_clip", tmp_path))
+    assert rebuilt["text_weights_sha256"] == "other"
+
+
 def test_extraction_never_uses_a_random_demo_encoder(tmp_path, monkeypatch):
     from raypi.features.extract import _weights_of
 

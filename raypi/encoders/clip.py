@@ -45,27 +45,20 @@ def register_demo_timm_model() -> None:
 
 
 def _vit_raypi_demo_patch16_64(pretrained: bool = False, **kwargs) -> nn.Module:
-    from raypi.encoders.vit import TINY_VIT, tiny_vit_trunk
+    from timm.models.vision_transformer import VisionTransformer
+
+    from raypi.encoders.vit import TINY_VIT
 
     if pretrained:
         raise ValueError(f"{DEMO_TIMM_MODEL} has no published weights (raypi pretrain builds them)")
-    # timm's factory passes its own options (pretrained_cfg, cache_dir, ...); only the ones
-    # the architecture takes are used.
-    overrides = {key: value for key, value in kwargs.items() if key in _VIT_OPTIONS}
-    trunk = tiny_vit_trunk() if not overrides else _vit_with(TINY_VIT, overrides)
+    # timm's factory adds its own keys; the rest (e.g. drop_path_rate) are the architecture's.
+    options = {k: v for k, v in kwargs.items() if k not in _TIMM_FACTORY_KEYS}
+    trunk = VisionTransformer(**{"num_classes": 0, **TINY_VIT, **options})
     trunk.default_cfg = trunk.pretrained_cfg = {"architecture": DEMO_TIMM_MODEL}
     return trunk
 
 
-_VIT_OPTIONS = ("drop_path_rate", "patch_drop_rate", "global_pool", "num_classes")
-
-
-def _vit_with(base: dict, overrides: dict) -> nn.Module:
-    from timm.models.vision_transformer import VisionTransformer
-
-    return VisionTransformer(**{"num_classes": 0, **base, **overrides})
-
-
+_TIMM_FACTORY_KEYS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 _vit_raypi_demo_patch16_64.__name__ = DEMO_TIMM_MODEL
 
 

@@ -209,7 +209,7 @@ def _shard_groups(shard, path: str, shard_rows: pd.DataFrame, shape, dtype: str)
         try:
             table = shard.read_row_group(int(group), columns=[schema.TOKENS])
         except store.REPAIRABLE as error:
-            raise store.ShardError(path, store._reason(error)) from None
+            raise store.shard_error(path, error) from None
         tokens = schema.decode_tokens(table.column(schema.TOKENS), shape, dtype)
         local = chosen["row"].to_numpy() - starts[group]
         # A whole row group in order is used as the Arrow buffer itself (no extra copy).

@@ -160,11 +160,11 @@ def open_shard(path: str) -> pq.ParquetFile:
             return pq.ParquetFile(inner, memory_map=True, page_checksum_verification=True)
         return pq.ParquetFile(fs.open_input_file(inner), page_checksum_verification=True)
     except REPAIRABLE as error:
-        raise ShardError(path, _reason(error)) from None
+        raise shard_error(path, error) from None
 
 
-def read_shard(path: str, columns: list[str] | None = None, row_group: int | None = None):
-    """Read columns of a shard (one row group, or all), naming the shard when it is corrupt.
+def read_shard(path: str, columns: list[str] | None = None):
+    """Read columns of a whole shard, naming the shard when it is corrupt.
 
     Raises:
         ShardError: The shard cannot be read back as written.
@@ -172,15 +172,14 @@ def read_shard(path: str, columns: list[str] | None = None, row_group: int | Non
     shard = open_shard(path)
     try:
         with shard:
-            if row_group is None:
-                return shard.read(columns=columns)
-            return shard.read_row_group(row_group, columns=columns)
+            return shard.read(columns=columns)
     except REPAIRABLE as error:
-        raise ShardError(path, _reason(error)) from None
+        raise shard_error(path, error) from None
 
 
-def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+def shard_error(path: str, error: Exception) -> ShardError:
+    """Return the ``ShardError`` of a pyarrow failure reading ``path`` (first line of it)."""
+    return ShardError(path, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
 
 
 def corrupt_shards(store: str, encoder: str, full: bool = False) -> list[str]:

@@ -74,6 +74,8 @@ def pretrain(
     unknown = sorted(set(names) - set(recipes))
     if unknown:
         raise ValueError(f"no pre-training recipe for {unknown}; known: {sorted(recipes)}")
+    from raypi.pretrain._common import read_record
+
     data = data_identity(dataset_root)
     records, images = {}, {}
     for name in sorted(names, key=list(recipes).index):
@@ -95,9 +97,13 @@ def pretrain(
                 outcome = pretrain_clip(
                     images[key], load_reports(dataset_root), text_folder, seed, recipe
                 )
+        extra = {}
+        if recipe.objective == "clip":  # stale once its text encoder changes
+            text_record = read_record(weights_folder(recipe.options["text_encoder"], home))
+            extra["text_weights_sha256"] = text_record["weights_sha256"]
         folder = weights_folder(name, home)
         records[name] = write_outcome(
-            folder, recipe, outcome, seed, data, time.perf_counter() - started
+            folder, recipe, outcome, seed, data, time.perf_counter() - started, **extra
         )
         print(
             f"raypi pretrain: {name} ({recipe.objective}) written to {folder} in "
@@ -114,7 +120,8 @@ def ensure_pretrained(
     """Pre-train those of ``encoders`` that are demo encoders without current weights.
 
     Weights are current when their ``pretrain.json`` holds today's recipe, this seed and this
-    dataset's identity; anything else is rebuilt.
+    dataset's identity (and, for CLIP, the text encoder weights it was aligned with); anything
+    else is rebuilt, text encoders first.
 
     Returns:
         The encoders that were (re)built.
@@ -122,23 +129,28 @@ def ensure_pretrained(
     from raypi.pretrain._common import data_identity
 
     data = data_identity(dataset_root)
-    stale = [
-        name
-        for name in encoders
-        if name in RECIPES and not _current(name, RECIPES[name], seed, data, home)
-    ]
-    if stale:
-        pretrain(dataset_root, stale, seed=seed, home=home)
-    return stale
+    built = []
+    # In recipe order, each checked after what it reads was rebuilt (CLIP after its text).
+    for name in sorted((n for n in encoders if n in RECIPES), key=list(RECIPES).index):
+        if not _current(name, RECIPES[name], seed, data, home):
+            pretrain(dataset_root, [name], seed=seed, home=home)
+            built.append(name)
+    return built
 
 
 def _current(name: str, recipe: Recipe, seed: int, data: dict, home) -> bool:
     from raypi.pretrain._common import read_record
 
     record = read_record(weights_folder(name, home))
-    return bool(
+    if not (
         record
         and record.get("recipe") == asdict(recipe)
         and record.get("seed") == seed
         and record.get("data") == data
-    )
+    ):
+        return False
+    text = recipe.options.get("text_encoder")
+    if text is None:
+        return True
+    text_record = read_record(weights_folder(text, home))
+    return bool(text_record) and record.get("text_weights_sha256") == text_record["weights_sha256"]

@@ -39,7 +39,9 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else b"")
+        if tensor.dtype == torch.bfloat16:  # NumPy has no bfloat16: hash its 16-bit patterns
+            tensor = tensor.view(torch.int16)
+        digest.update(tensor.numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -51,8 +53,19 @@ def data_identity(dataset_root: str) -> dict:
     return {key: meta.get(key) for key in ("name", "n", "seed")}
 
 
-def write_outcome(folder: Path, recipe: Recipe, outcome: Outcome, seed: int, data: dict, seconds):
+def write_outcome(
+    folder: Path, recipe: Recipe, outcome: Outcome, seed: int, data: dict, seconds, **extra
+):
     """Write the files and ``pretrain.json`` into ``folder`` atomically (a sibling, renamed).
+
+    Args:
+        folder: The encoder's weights folder (replaced whole).
+        recipe: The recipe that made the weights.
+        outcome: Files, losses and tensors to hash.
+        seed: The recipe's seed.
+        data: The dataset's identity (``data_identity``).
+        seconds: Wall time of the training.
+        extra: More fields of the record (e.g. the hash of the text encoder CLIP aligned to).
 
     Returns:
         The recipe record written.
@@ -70,6 +83,7 @@ def write_outcome(folder: Path, recipe: Recipe, outcome: Outcome, seed: int, dat
         "seconds": round(seconds, 1),
         "weights_sha256": weights_sha256(outcome.state),
         "torch": torch.__version__,
+        **extra,
     }
     (partial / RECIPE_FILE).write_text(json.dumps(record, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
@@ -100,7 +114,7 @@ def seeded(seed: int):
         yield
 
 
-class progress:  # noqa: N801 - used like tqdm
+class Progress:
     """Epoch progress on stderr: a tqdm bar on a terminal, else a line every ~10 % of epochs."""
 
     def __init__(self, total: int, description: str):
@@ -140,6 +154,47 @@ class progress:  # noqa: N801 - used like tqdm
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def train(modules, loss_of, n: int, recipe: Recipe, generator, label: str):
+    """Train ``modules`` with AdamW on a one-cycle schedule over ``recipe.epochs``.
+
+    Args:
+        modules: What is trained (their parameters; train mode during, eval mode after).
+        loss_of: Index batch → loss.
+        n: Training rows.
+        recipe: Epochs, batch size, learning rate, weight decay.
+        generator: Stream of the batch order (``loss_of`` may draw from it too).
+        label: Progress label beside the encoder's name.
+
+    Returns:
+        ``(optimizer, mean loss per epoch)``.
+    """
+    params = [p for module in modules for p in module.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps = recipe.epochs * -(-n // recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.lr, total_steps=steps + 1, pct_start=0.1
+    )
+    for module in modules:
+        module.train()
+    losses = []
+    with Progress(recipe.epochs, f"{recipe.encoder} ({label})") as bar:
+        for _ in range(recipe.epochs):
+            total, count = 0.0, 0
+            for index in batches(n, recipe.batch_size, generator):
+                loss = loss_of(index)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total, count = total + loss.item() * len(index), count + len(index)
+            losses.append(total / count)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            bar.update()
+    for module in modules:
+        module.eval()
+    return optimizer, losses
 
 
 def load_images(dataset_root: str, preprocess, description: str) -> torch.Tensor:

@@ -20,12 +20,13 @@ import argparse
 import io as stdio
 import json
 import math
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raypi.pretrain._common import Outcome, batches, progress, seeded
+from raypi.pretrain._common import Outcome, seeded, train
 from raypi.pretrain.recipes import CLIP_RECIPE, SSL_RECIPE, Recipe
 
 
@@ -44,12 +45,8 @@ def augment(pixels: torch.Tensor, options: dict, generator: torch.Generator) -> 
     view = torch.stack(
         [padded[i, :, y : y + height, x : x + width] for i, (y, x) in enumerate(offsets.tolist())]
     )
-    scale = 1 + options.get("contrast", 0.0) * (
-        2 * torch.rand(batch, 1, 1, 1, generator=generator) - 1
-    )
-    offset = options.get("brightness", 0.0) * (
-        2 * torch.rand(batch, 1, 1, 1, generator=generator) - 1
-    )
+    scale = 1 + options.get("contrast", 0.0) * _symmetric(batch, generator)
+    offset = options.get("brightness", 0.0) * _symmetric(batch, generator)
     noise = options.get("noise", 0.0) * torch.randn(view.shape, generator=generator)
     return view * scale + offset + noise
 
@@ -107,20 +104,20 @@ def pretrain_ssl(pixels: torch.Tensor, seed: int, recipe: Recipe = SSL_RECIPE) -
             a, b = (projector(trunk.forward_features(view)[:, 0]) for view in views)
             return nt_xent(a, b, recipe.temperature)
 
-        optimizer = _train([trunk, projector], loss_of, len(pixels), recipe, generator, "SimCLR")
+        optimizer, losses = train(
+            [trunk, projector], loss_of, len(pixels), recipe, generator, "SimCLR"
+        )
     checkpoint = {
         "model": trunk.state_dict(),
         "projector": projector.state_dict(),
         "optimizer": optimizer.state_dict(),
         "epoch": recipe.epochs - 1,
         "scaler": {},
-        "args": argparse.Namespace(
-            model="tiny_vit", objective="simclr", seed=seed, **_plain(recipe)
-        ),
+        "args": argparse.Namespace(model="tiny_vit", seed=seed, **asdict(recipe)),
     }
     return Outcome(
         files={"checkpoint-last.pth": _torch_bytes(checkpoint)},
-        losses=optimizer.losses,
+        losses=losses,
         state=trunk.state_dict(),
     )
 
@@ -167,7 +164,7 @@ def pretrain_clip(
             reports_ = proj(pooled[index])
             return info_nce(images, reports_, 1 / logit_scale.exp().clamp(max=100))
 
-        optimizer = _train([tower, proj, holder], loss_of, len(pixels), recipe, generator, "CLIP")
+        _, losses = train([tower, proj, holder], loss_of, len(pixels), recipe, generator, "CLIP")
     state = {f"visual.{k}": v for k, v in tower.state_dict().items()}
     state |= {f"text.transformer.{k}": v for k, v in text.model.state_dict().items()}
     state |= {f"text.proj.{k}": v for k, v in proj.state_dict().items()}
@@ -191,42 +188,9 @@ def pretrain_clip(
             "open_clip_config.json": (json.dumps(config, indent=2) + "\n").encode(),
             "open_clip_pytorch_model.bin": _torch_bytes(state),
         },
-        losses=optimizer.losses,
+        losses=losses,
         state=tower.state_dict(),
     )
-
-
-def _train(modules, loss_of, n: int, recipe: Recipe, generator, label: str):
-    """Train with AdamW on a one-cycle schedule over ``recipe.epochs``.
-
-    Returns:
-        The optimizer, with ``.losses`` (mean loss per epoch).
-    """
-    params = [p for module in modules for p in module.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps = recipe.epochs * -(-n // recipe.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=steps + 1, pct_start=0.1
-    )
-    for module in modules:
-        module.train()
-    optimizer.losses = []
-    with progress(recipe.epochs, f"{recipe.encoder} ({label})") as bar:
-        for _ in range(recipe.epochs):
-            total, count = 0.0, 0
-            for index in batches(n, recipe.batch_size, generator):
-                loss = loss_of(index)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total, count = total + loss.item() * len(index), count + len(index)
-            optimizer.losses.append(total / count)
-            bar.set_postfix(loss=f"{optimizer.losses[-1]:.3f}")
-            bar.update()
-    for module in modules:
-        module.eval()
-    return optimizer
 
 
 def _preprocess_cfg(preprocessing) -> dict:
@@ -236,16 +200,6 @@ def _preprocess_cfg(preprocessing) -> dict:
         "std": list(preprocessing.std),
         "interpolation": preprocessing.interpolation,
         "resize_mode": "shortest",
-    }
-
-
-def _plain(recipe: Recipe) -> dict:
-    return {
-        "epochs": recipe.epochs,
-        "batch_size": recipe.batch_size,
-        "lr": recipe.lr,
-        "weight_decay": recipe.weight_decay,
-        "temperature": recipe.temperature,
     }
 
 

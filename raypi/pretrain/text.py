@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from raypi.pretrain._common import Outcome, batches, progress, seeded
+from raypi.pretrain._common import Outcome, seeded, train
 from raypi.pretrain.recipes import BERT_RECIPE as RECIPE
 from raypi.pretrain.recipes import Recipe
 
@@ -99,35 +99,15 @@ def pretrain_bert(reports: list[str], seed: int, recipe: Recipe = RECIPE) -> Out
         reports, truncation=True, max_length=options["max_length"], return_special_tokens_mask=True
     )
     generator = torch.Generator().manual_seed(seed)
+
+    def loss_of(index):
+        ids, special, mask = _pad(encoded, index.tolist(), tokenizer.pad_token_id)
+        inputs, labels = mask_tokens(ids, special, tokenizer, options["mask_share"], generator)
+        return _masked_lm_loss(model, inputs, mask, labels)
+
     with seeded(seed):
         model = BertForMaskedLM(BertConfig(vocab_size=DEMO_VOCAB_SIZE, **TINY))
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
-        )
-        steps = recipe.epochs * -(-len(reports) // recipe.batch_size)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.lr, total_steps=steps + 1, pct_start=0.1
-        )
-        losses = []
-        model.train()
-        with progress(recipe.epochs, "demo_bert (MLM)") as bar:
-            for _ in range(recipe.epochs):
-                total, count = 0.0, 0
-                for index in batches(len(reports), recipe.batch_size, generator):
-                    ids, special, mask = _pad(encoded, index.tolist(), tokenizer.pad_token_id)
-                    inputs, labels = mask_tokens(
-                        ids, special, tokenizer, options["mask_share"], generator
-                    )
-                    loss = _masked_lm_loss(model, inputs, mask, labels)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    total, count = total + loss.item() * len(index), count + len(index)
-                losses.append(total / count)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-                bar.update()
-    model.eval()
+        _, losses = train([model], loss_of, len(reports), recipe, generator, "MLM")
     return Outcome(files=_hf_folder(model, tokenizer), losses=losses, state=model.bert.state_dict())
 
 

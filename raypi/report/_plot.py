@@ -217,17 +217,20 @@ def _layout(fig, bottom: float) -> None:
     )  # fmt: skip
 
 
-def save(fig, path: str, bottom: float = BOTTOM) -> None:
+def save(fig, path: str, bottom: float = BOTTOM, tight: bool = False) -> None:
     """Lay out ``fig`` leaving room for its legend on top, write it as PNG and close it.
 
     Args:
         fig: The figure from ``panel_grid``.
         path: Destination of the PNG (local or ``s3://``).
         bottom: Inches below each panel (less for category axes without an x label).
+        tight: Instead of the panel layout, crop to the drawn content (figures without a
+            legend on top whose labels decide their width).
     """
-    _layout(fig, bottom)
+    if not tight:
+        _layout(fig, bottom)
     buffer = _bytes_io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)
     io.write_bytes(path, buffer.getvalue())
 

@@ -222,6 +222,8 @@ def _row(claim: Claim, size: int, pairs: pd.DataFrame, test, p: float, holds) ->
         "p (one-sided)": f"{p:.3g}" if math.isfinite(p) else "—",
         "Holds": verdict,
         "mean_diff": test.mean_diff,
+        "low": test.low,
+        "high": test.high,
         "p_value": p,
         "holds": holds,
         "n": int(test.n),
@@ -243,22 +245,18 @@ def summary_lines(tested: pd.DataFrame) -> list[str]:
     return lines
 
 
-def findings_figure(tested: pd.DataFrame, path: str, caption_extra: str = ""):
+def findings_figure(tested: pd.DataFrame, path: str):
     """Draw each tested claim as its paired differences (seeds) with the mean and 95 % CI.
 
     Args:
         tested: Output of ``check_claims`` (non-empty).
         path: Destination PNG (local or ``s3://``).
-        caption_extra: Appended to the caption (e.g. the reported epoch).
 
     Returns:
         The ``raypi.report._plot.Figure`` (its table is ``tested`` without helper columns).
     """
-    import io as stdio
-
     import matplotlib.pyplot as plt
 
-    from raypi import io
     from raypi.report import _plot
 
     height = 0.55 * len(tested) + 1.2
@@ -268,13 +266,11 @@ def findings_figure(tested: pd.DataFrame, path: str, caption_extra: str = ""):
         color = {True: "#2ca02c", False: "#d62728"}.get(row["holds"], "#7f7f7f")
         diffs = [100 * d for d in row["diffs"]]
         ax.scatter(diffs, [y] * len(diffs), s=14, color=color, alpha=0.55, zorder=3)
-        low, high = (
-            float(v) for v in row["Mean difference [95% CI]"].split("[")[1][:-1].split(",")
-        )
+        mean, low, high = (100 * row[key] for key in ("mean_diff", "low", "high"))
         ax.errorbar(
-            100 * row["mean_diff"],
+            mean,
             y,
-            xerr=[[100 * row["mean_diff"] - low], [high - 100 * row["mean_diff"]]],
+            xerr=[[mean - low], [high - mean]],
             fmt="D",
             color=color,
             capsize=3,
@@ -288,16 +284,13 @@ def findings_figure(tested: pd.DataFrame, path: str, caption_extra: str = ""):
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("paired difference, treatment − baseline (AUC points; dots: seeds)")
     ax.grid(axis="x", alpha=0.3)
-    buffer = stdio.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")  # room for long labels
-    plt.close(fig)
-    io.write_bytes(path, buffer.getvalue())
+    _plot.save(fig, path, tight=True)  # the long claim labels set the figure's width
     table = tested[COLUMNS]
     caption = (
         "The study's findings tested on these results: per claim and training size, the "
         "paired difference of the two arms per seed (dots), their mean with a 95% t "
         "interval (diamond); green holds, red does not (one-sided paired t-test, "
-        f"α = {ALPHA}). {caption_extra}"
+        f"α = {ALPHA})."
     )
     name = path.rsplit("/", 1)[-1].removesuffix(".png")
-    return _plot.Figure(name, "Findings", caption.strip(), path, table)
+    return _plot.Figure(name, "Findings", caption, path, table)

@@ -64,7 +64,7 @@ def ensure_demo_data(spec: SweepSpec) -> None:
 
 
 def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
-    """Build the demo dataset, pre-train its encoders and extract its features, where missing.
+    """Extract the demo's features where missing (after ``ensure_demo_data``), on Ray.
 
     Extraction runs on Ray (connected, or a local one started here).
 
@@ -75,7 +75,6 @@ def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
     source = _demo_source(spec)
     if source is None:
         return
-    ensure_demo_data(spec)
     views = needed_views(spec) if views is None else views
     missing = [
         name
