@@ -17,8 +17,15 @@ BIG_GPU_RESOURCE = "big_gpu"
 Work that needs a big GPU (RAD-DINO extraction and its heads) asks for it, so it lands only
 there."""
 
-FORWARDED_ENV = ("RAYPI_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
-"""Environment variables the driver's workers need to reach the same object store."""
+FORWARDED_ENV = (
+    "RAYPI_S3_ENDPOINT",
+    "RAYPI_STORAGE_RETRY_S",
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
+"""Environment variables the driver's workers need to reach the same object store (and to
+retry it as long)."""
 
 GPU_SHARES = (0.125, 0.25, 0.5, 1.0)
 """The GPU fractions raypi asks for: a whole GPU divides into 8, 4, 2 or 1 equal slots."""

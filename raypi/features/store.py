@@ -145,7 +145,7 @@ def write_shard(store: str, encoder: str, table) -> tuple[str, int]:
         write_page_checksum=True,  # a changed byte on storage fails the read, naming the shard
     )
     fs, inner = io.filesystem(path)
-    return path, int(fs.get_file_info(inner).size)
+    return path, int(io.retrying(path, lambda: fs.get_file_info(inner)).size)
 
 
 def open_shard(path: str) -> pq.ParquetFile:
@@ -153,12 +153,14 @@ def open_shard(path: str) -> pq.ParquetFile:
 
     Raises:
         ShardError: The file is truncated or its footer unreadable.
+        StorageUnavailableError: The object store did not answer (the shard may be sound).
     """
     fs, inner = io.filesystem(path)
     try:
         if isinstance(fs, pafs.LocalFileSystem):
             return pq.ParquetFile(inner, memory_map=True, page_checksum_verification=True)
-        return pq.ParquetFile(fs.open_input_file(inner), page_checksum_verification=True)
+        source = io.retrying(path, lambda: fs.open_input_file(inner))
+        return pq.ParquetFile(source, page_checksum_verification=True)
     except REPAIRABLE as error:
         raise shard_error(path, error) from None
 
@@ -177,8 +179,14 @@ def read_shard(path: str, columns: list[str] | None = None):
         raise shard_error(path, error) from None
 
 
-def shard_error(path: str, error: Exception) -> ShardError:
-    """Return the ``ShardError`` of a pyarrow failure reading ``path`` (first line of it)."""
+def shard_error(path: str, error: Exception) -> Exception:
+    """Return the ``ShardError`` of a pyarrow failure reading ``path`` (first line of it).
+
+    An unreachable object store or a refused allocation says nothing about the shard, so its
+    error is returned as it is: a shard is never called corrupt (nor repaired) for them.
+    """
+    if isinstance(error, (io.StorageUnavailableError, MemoryError)) or io.is_transient(error):
+        return error
     return ShardError(path, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
 
 

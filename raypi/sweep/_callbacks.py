@@ -1,12 +1,16 @@
-"""Tune callbacks: record a trial that failed for good, and show one live progress line."""
+"""Tune callbacks: record failed trials, stop when storage gives out, one live progress line."""
 
 from __future__ import annotations
 
 import os
 
 from ray import tune
+from ray.tune.stopper import Stopper
 
+from raypi import io
 from raypi.sweep import results
+
+STORAGE_ERRORS = (io.StorageUnavailableError, io.StorageFullError)
 
 _MAX_ERROR = 500
 
@@ -41,8 +45,15 @@ class FailureRecorder(tune.Callback):
         self.plan = plan
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        """Record the trial — or a pack's members not recorded ok — with its error."""
-        error = error_text(_last_error(trial), int(trial.num_failures))
+        """Record the trial — or a pack's members not recorded ok — with its error.
+
+        A trial stopped by its results storage is not recorded: that storage is what failed,
+        and a rerun trains the trial again.
+        """
+        last = _last_error(trial)
+        if storage_error(last) is not None:
+            return
+        error = error_text(last, int(trial.num_failures))
         recorded = results.statuses(self.plan.results) if "pack" in trial.config else {}
         for config in members(trial.config, self.plan):
             if recorded.get(config.trial_key) == results.OK:
@@ -55,6 +66,64 @@ class FailureRecorder(tune.Callback):
                 finished_at=results.now(),
             )  # fmt: skip
             results.write_trial(self.plan.results, row)
+
+
+def storage_error(error) -> str | None:
+    """Return the message of a results-storage failure (full, or unreachable), else None."""
+    cause = getattr(error, "cause", None) or error
+    if isinstance(cause, STORAGE_ERRORS):
+        return str(cause)
+    text = str(error or "")
+    for kind in STORAGE_ERRORS:
+        if f"{kind.__name__}: " in text:
+            return text.rsplit(f"{kind.__name__}: ", 1)[1].strip().splitlines()[0]
+    return None
+
+
+class StorageGuard(tune.Callback, Stopper):
+    """Stop the experiment as soon as a trial fails because the results storage gave out.
+
+    Retrying other trials against a full volume, or a store that stayed away past its retry
+    budget, would only wait out that budget again for each of them. After the experiment the
+    driver raises ``error`` again (``raise_if_stopped``), so the run ends with that one error.
+    """
+
+    def __init__(self) -> None:
+        self.error: tuple[type, str] | None = None
+
+    def _check(self, trial) -> None:
+        last = _last_error(trial)
+        message = storage_error(last)
+        if message is not None and self.error is None:
+            cause = getattr(last, "cause", None) or last
+            kind = type(cause) if isinstance(cause, STORAGE_ERRORS) else _kind_of(str(last))
+            self.error = (kind, message)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """Check a failed trial that Tune is about to retry."""
+        self._check(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        """Check a trial that failed for good."""
+        self._check(trial)
+
+    def __call__(self, trial_id, result) -> bool:
+        """Never stop a single trial on its results."""
+        return False
+
+    def stop_all(self) -> bool:
+        """Stop every trial once the storage has given out."""
+        return self.error is not None
+
+    def raise_if_stopped(self) -> None:
+        """Raise the storage error that stopped the experiment, if one did."""
+        if self.error is not None:
+            kind, message = self.error
+            raise kind(message)
+
+
+def _kind_of(text: str) -> type:
+    return io.StorageFullError if "StorageFullError" in text else io.StorageUnavailableError
 
 
 def members(config: dict, plan) -> list:

@@ -9,6 +9,7 @@ part files are consolidated into ``trials.parquet`` and ``epochs.parquet`` at th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -57,7 +58,8 @@ class LaunchOptions:
     """Run every trial sharing one feature working set as one Tune trial (``sweep.packs``):
     its features are read once; False runs one Tune trial per trial (for comparison)."""
     pack_memory_gb: float | None = None
-    """Host memory each pack asks Ray for; None = twice its working set plus 1.5 GB."""
+    """Host memory each pack asks Ray for, and is held to (a pack that needs more fails with
+    the reason); None = twice its working set plus 1.5 GB."""
     max_pack_gb: float | None = None
     """A pack whose working set exceeds this is split by size; None = never split."""
 
@@ -83,11 +85,14 @@ class SweepOutcome:
     table: str = ""
     """Per task × method: trials ok and failed, configurations, and the best configuration's
     seed-mean validation AUC (last epoch) — never a mean across configurations."""
+    errors: str = ""
+    """The distinct reasons of failed trials, with their counts (the commonest five)."""
 
     def summary(self) -> str:
         """Return a short human summary with where the results are."""
         return (
             (self.table + "\n" if self.table else "")
+            + (self.errors + "\n" if self.errors else "")
             + f"sweep {self.name}: {self.ok}/{self.total} trials ok, {self.failed} failed "
             f"(this run: {self.ran.get('stage1', 0)} stage-1 models, "
             f"{self.ran.get('stage2', 0)} students; {self.skipped} already done)\n"
@@ -148,6 +153,7 @@ def run_sweep(
             outcome.ok = int((table["status"] == results.OK).sum())
             outcome.failed = int((table["status"] == results.FAILED).sum())
             outcome.table = summary_table(table)
+            outcome.errors = failure_reasons(table)
     return outcome
 
 
@@ -167,6 +173,17 @@ def summary_table(trials) -> str:
                            failed=trials["status"] == results.FAILED)  # fmt: skip
     table = counts.groupby(["task", "method"])[["ok", "failed"]].sum().join(configs).join(best)
     return table.fillna({"configs": 0}).round(3).reset_index().to_string(index=False)
+
+
+def failure_reasons(trials, most: int = 5) -> str:
+    """Return the commonest reasons of failed trials, one line each with its count."""
+    failed = trials.loc[trials["status"] == results.FAILED, "error"].fillna("unknown error")
+    if failed.empty:
+        return ""
+    counts = failed.value_counts()
+    lines = [f"  {count} × {reason}" for reason, count in counts.head(most).items()]
+    more = len(counts) - most
+    return "\n".join(["failed trials:", *lines] + ([f"  … and {more} more"] if more > 0 else []))
 
 
 def _run_stages(spec, trials, out, options, outcome) -> None:
@@ -209,11 +226,15 @@ def _run_packs(spec, todo: list[TrialConfig], out: str, options) -> None:
 
     limit = None if options.max_pack_gb is None else options.max_pack_gb * 1e9
     packs = make_packs(todo, limit)
-    plan = make_plan(spec, todo, out, options, packs={k: [t.trial_key for t in m]
-                                                       for k, m in packs.items()})  # fmt: skip
     bundles = bundles_for(spec, todo, options)
-    pack_bundles = {key: pack_bundle([bundles[t.trial_key] for t in members], members, options)
-                    for key, members in packs.items()}  # fmt: skip
+    pack_bundles = {
+        key: pack_bundle([bundles[t.trial_key] for t in members], members, options,
+                         spec.resource_overrides)
+        for key, members in packs.items()
+    }  # fmt: skip
+    plan = make_plan(spec, todo, out, options, packs={k: [t.trial_key for t in m]
+                                                       for k, m in packs.items()},
+                     pack_memory={k: b["memory"] for k, b in pack_bundles.items()})  # fmt: skip
     # Largest first: with few packs per slot, the last long pack would otherwise run alone.
     order = sorted(packs, key=lambda key: -_pack_flop(spec, packs[key], options))
     param_space = {"pack": tune.grid_search(order)}
@@ -226,13 +247,20 @@ def _pack_flop(spec, members: list[TrialConfig], options) -> float:
     return sum(trial_cost(t, spec, False, options).flop for t in members)
 
 
-def pack_bundle(bundles: list[dict], members: list[TrialConfig], options) -> dict:
+def pack_bundle(
+    bundles: list[dict], members: list[TrialConfig], options, overrides: dict | None = None
+) -> dict:
     """Return a pack's request: its largest member's, plus host memory for its working set.
+
+    The host memory is, first found: the encoder's ``host_memory_gb`` in the sweep's
+    ``resource_overrides``, ``options.pack_memory_gb``, or twice the working set plus 1.5 GB.
+    The pack is held to it (``sweep._memory``).
 
     Args:
         bundles: The members' own bundles.
         members: The members.
         options: Launch options (``pack_memory_gb``).
+        overrides: The sweep's ``resource_overrides``.
 
     Returns:
         The bundle, with ``memory`` in bytes.
@@ -243,7 +271,11 @@ def pack_bundle(bundles: list[dict], members: list[TrialConfig], options) -> dic
     for bundle in bundles:
         for name, value in bundle.items():
             merged[name] = max(merged.get(name, 0.0), value)
-    if options.pack_memory_gb is not None:
+    own = [(overrides or {}).get(t.encoder or "", {}).get("host_memory_gb") for t in members]
+    own = [float(gb) for gb in own if gb is not None]
+    if own:
+        merged["memory"] = max(own) * 1e9
+    elif options.pack_memory_gb is not None:
         merged["memory"] = options.pack_memory_gb * 1e9
     else:
         merged["memory"] = 2 * working_set_bytes(members) + 1.5e9
@@ -298,13 +330,19 @@ def run_stage(spec: SweepSpec, stage: str, todo: list[TrialConfig], out, options
 
 
 def make_plan(
-    spec: SweepSpec, todo: list[TrialConfig], out: str, options, packs: dict | None = None
+    spec: SweepSpec,
+    todo: list[TrialConfig],
+    out: str,
+    options,
+    packs: dict | None = None,
+    pack_memory: dict | None = None,
 ) -> TrialPlan:
     """Return the plan shared by the trials (or packs) of one Tune run."""
     trials = {t.trial_key: t.to_dict() for t in todo}
     return TrialPlan(
-        spec.name, out, trials, options.cpus_per_trial, options.epoch_reports, packs or {}
-    )
+        spec.name, out, trials, options.cpus_per_trial, options.epoch_reports, packs or {},
+        pack_memory or {},
+    )  # fmt: skip
 
 
 def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options, search=None):
@@ -321,10 +359,13 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
     """
     from ray import tune
 
+    from raypi.sweep._callbacks import StorageGuard
+
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, plan=plan), _Resources(bundles)
     )
     search_alg, samples = search or (None, 1)
+    guard = StorageGuard()
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -338,13 +379,36 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
             reuse_actors=True,
         ),
         run_config=_run_config(
-            spec, stage, plan.results, options, plan, samples if search else len(plan.trials)
+            spec,
+            stage,
+            plan.results,
+            options,
+            plan,
+            samples if search else len(plan.trials),
+            guard,
         ),
     )
-    tuner.fit()
+    # Quiet by default: each failed attempt's traceback stays in Tune's folder (error.txt) and
+    # the failed trials' reasons are in trials.parquet and the summary.
+    quiet = {"TUNE_PRINT_ALL_TRIAL_ERRORS": "0"} if options.verbose == 0 else {}
+    with _environment(quiet):
+        tuner.fit()
+    guard.raise_if_stopped()
 
 
-def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialPlan, total: int):
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the block (those already set by the user are kept)."""
+    added = {name: value for name, value in values.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _run_config(spec, stage, out: str, options: LaunchOptions, plan: TrialPlan, total, guard):
     from ray import tune
 
     from raypi.sweep._callbacks import FailureRecorder, ProgressLine
@@ -357,7 +421,8 @@ def _run_config(spec, stage: str, out: str, options: LaunchOptions, plan: TrialP
         storage_path=storage,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
-        callbacks=[FailureRecorder(plan), ProgressLine(plan, total)],
+        stop=guard,
+        callbacks=[FailureRecorder(plan), guard, ProgressLine(plan, total)],
         verbose=options.verbose,
     )
 

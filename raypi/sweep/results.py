@@ -180,9 +180,8 @@ def _read_parts(results: str, kind: str, schema: pa.Schema, columns=None) -> pa.
         return schema.empty_table().select(columns or schema.names)
     fs, inner = io.filesystem(folder)
     files = [f"{inner}/{name}" for name in names]
-    return pads.dataset(files, schema=schema, filesystem=fs, format="parquet").to_table(
-        columns=columns
-    )
+    dataset = pads.dataset(files, schema=schema, filesystem=fs, format="parquet")
+    return io.retrying(folder, lambda: dataset.to_table(columns=columns))
 
 
 def read_parts(results: str) -> pd.DataFrame:

@@ -146,8 +146,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         args: Parsed sweep options.
 
     Returns:
-        Exit code: 0 when every trial is ok, 1 when some failed, 2 for a config that cannot
-        run (nothing started, nothing written).
+        Exit code: 0 when every trial is ok, 1 when some failed or the results storage gave
+        out, 2 for a config that cannot run (nothing started, nothing written).
     """
     from raypi.sweep.launch import run_sweep
 
@@ -156,10 +156,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return print_dry_run(args, spec)
-    from raypi.sweep.lock import SweepLockedError
-
-    try:
-        outcome = run_sweep(
+    return _guarded(
+        lambda: run_sweep(
             spec,
             storage=args.storage,
             address=args.address,
@@ -167,9 +165,28 @@ def run_from_args(args: argparse.Namespace) -> int:
             options=launch_options(args),
             dashboard=not args.no_dashboard,
         )
+    )
+
+
+def _guarded(run) -> int:
+    """Run a sweep, print its summary and return the exit code; storage faults in one line.
+
+    Returns:
+        0 when every trial is ok, 1 when some failed or the results storage gave out (full,
+        or unreachable past its retry budget: a rerun continues), 2 when another driver
+        holds the results folder.
+    """
+    from raypi import io
+    from raypi.sweep.lock import SweepLockedError
+
+    try:
+        outcome = run()
     except SweepLockedError as error:  # another live driver writes this results folder
         print(f"raypi sweep: {error}", file=sys.stderr)
         return 2
+    except (io.StorageUnavailableError, io.StorageFullError) as error:
+        print(f"raypi sweep: stopped: {error}", file=sys.stderr)
+        return 1
     print(outcome.summary())
     return 0 if outcome.failed == 0 else 1
 
@@ -191,10 +208,8 @@ def run_search_from_args(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return print_dry_run(args, spec)
-    from raypi.sweep.lock import SweepLockedError
-
-    try:
-        outcome = run_lambda_search(
+    return _guarded(
+        lambda: run_lambda_search(
             spec,
             space=SearchSpace(samples=args.samples),
             storage=args.storage,
@@ -203,8 +218,4 @@ def run_search_from_args(args: argparse.Namespace) -> int:
             options=launch_options(args),
             dashboard=not args.no_dashboard,
         )
-    except SweepLockedError as error:
-        print(f"raypi sweep: {error}", file=sys.stderr)
-        return 2
-    print(outcome.summary())
-    return 0 if outcome.failed == 0 else 1
+    )
