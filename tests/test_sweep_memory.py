@@ -70,3 +70,28 @@ def test_a_working_set_over_budget_is_split_by_size(tmp_path):
         keys = {t.trial_key for t in part}
         assert all(t.teacher_key in keys for t in part if t.is_student)
     assert sum(len(p) for p in split.values()) == len(trials)
+
+
+def test_a_pack_over_its_memory_fails_with_the_reason_and_the_sweep_goes_on(nodes, tmp_path):
+    """A pack is held to the host memory it asked for: over it, its trials fail, saying so."""
+    encoders = ("tiny_vit", "tiny_resnet")
+    study = make_synthetic_study(str(tmp_path / "study"), image_encoders=encoders,
+                                 token_shape=(256, 128))  # fmt: skip
+    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit", "tiny_resnet"),
+                text_encoders=("tiny_bert",), methods=("image", "teacher"), seeds=(0,),
+                sizes=(40,), epochs=2)  # fmt: skip
+    spec = SweepSpec(name="over", grids=(grid,), data={"demo": study},
+                     resource_overrides={"tiny_resnet": {"host_memory_gb": 0.002}})  # fmt: skip
+    options = LaunchOptions(verbose=0, max_failures=0, pack_memory_gb=PACK_GB)
+    trials = read_trials(run_sweep(spec, storage=str(tmp_path), options=options).results)
+    over, within = (
+        trials[trials["encoder"] == "tiny_resnet"],
+        trials[trials["encoder"] == "tiny_vit"],
+    )
+    assert len(over) == len(within) == 2
+    assert (within["status"] == "ok").all()
+    assert (over["status"] == "failed").all()
+    reason = (
+        "PackMemoryError: pack .* holds .* GB of host memory, over the 0.002 GB it asked Ray for"
+    )
+    assert over["error"].str.contains(reason).all(), over["error"].tolist()

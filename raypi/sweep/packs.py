@@ -88,6 +88,12 @@ class WorkingSet:
     def __post_init__(self) -> None:
         self.row = {image_id: index for index, image_id in enumerate(self.ids)}
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors held (what the pack's host memory holds at least)."""
+        tensors = [self.image, self.val_image, *(t for four in self.text.values() for t in four)]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
 
 def load_working_set(members: list[TrialConfig]) -> WorkingSet:
     """Load the rows and tokens the members of one pack read, each once.

@@ -42,6 +42,8 @@ class TrialPlan:
     epoch. ``epochs.parquet`` always holds every epoch."""
     packs: dict[str, list[str]] = field(default_factory=dict)
     """Pack key → its members' trial keys, in training order (stage-1 models first)."""
+    pack_memory: dict[str, float] = field(default_factory=dict)
+    """Pack key → the host memory in bytes it asked Ray for, and may use (``sweep._memory``)."""
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
@@ -72,16 +74,22 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
 
 def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> None:
     """Train a pack's unrecorded members on one working set, stage-1 models first."""
+    from raypi.sweep._memory import MemoryBudget
     from raypi.sweep.packs import load_working_set, member_data
+    from raypi.train import fit  # noqa: F401 - imported before the pack's memory is counted
 
     members = [TrialConfig.from_dict(plan.trials[k]) for k in plan.packs[key]]
     recorded = results.statuses(plan.results)
     todo = [m for m in members if recorded.get(m.trial_key) != results.OK]
     if not todo:
         return
+    if device == "cuda":  # the CUDA context's host memory is not the pack's
+        torch.zeros(1, device=device)
+    budget = MemoryBudget(plan.pack_memory.get(key), f"pack {key}")
     started = results.now()
     working = load_working_set(todo)
-    reporter = Reporter(plan.epoch_reports, members=len(todo))
+    budget.check(working.nbytes)
+    reporter = Reporter(plan.epoch_reports, members=len(todo), budget=budget)
     outputs: dict[str, tuple[list[str], torch.Tensor]] = {}
     for index, trial in enumerate(todo):
         probs = _pack_teacher_probs(trial, outputs, plan.results)
@@ -203,8 +211,11 @@ class Reporter:
     TensorBoard.
     """
 
-    def __init__(self, limit: int | None, members: int, every_s: float = REPORT_EVERY_S) -> None:
+    def __init__(
+        self, limit: int | None, members: int, every_s: float = REPORT_EVERY_S, budget=None
+    ) -> None:
         self.limit, self.members, self.done, self.every_s = limit, members, 0, every_s
+        self.budget = budget  # a pack's MemoryBudget, checked after every epoch
         self.best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
         self.last, self.pending, self.seconds = float("-inf"), None, 0.0
 
@@ -254,7 +265,7 @@ class Reporter:
                     self.pending, self.last = None, time.perf_counter()
             self.seconds += time.perf_counter() - started
 
-        return report
+        return report if self.budget is None else self.budget.watching(report)
 
     def _result(self, row: dict) -> dict:
         best = {f"best_{k}": v if v > float("-inf") else float("nan") for k, v in self.best.items()}
