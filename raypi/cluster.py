@@ -17,6 +17,12 @@ BIG_GPU_RESOURCE = "big_gpu"
 Work that needs a big GPU (RAD-DINO extraction and its heads) asks for it, so it lands only
 there."""
 
+ORDINARY_GPU_RESOURCE = "gpu_16gb"
+"""Custom resource of the ordinary (16 GB) GPU node type of ``cluster.yaml``. With
+``--ordinary-gpu-resource gpu_16gb`` ordinary GPU trials also ask for it, so they — and the
+nodes the autoscaler launches for them — stay off the big-GPU nodes, which Ray's autoscaler
+would otherwise launch for them as readily (both types fit a GPU fraction)."""
+
 FORWARDED_ENV = (
     "RAYPI_S3_ENDPOINT",
     "RAYPI_STORAGE_RETRY_S",

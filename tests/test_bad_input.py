@@ -225,3 +225,125 @@ def test_bad_task_table_names_the_file_and_rows(case, mutate, expected, demo, tm
     with pytest.raises(tables.TableError) as error:
         tables.read_task(str(root), get_task(task))
     assert f"tasks/{task}.parquet" in str(error.value) and expected in str(error.value)
+
+
+def _weights_mutations():
+    """Wrong files given as ``--weights tiny_vit=…``: (case, make the file, expected words)."""
+
+    def missing(folder):
+        return folder / "missing.pth"
+
+    def text(folder):
+        (folder / "notes.txt").write_text("not a checkpoint")
+        return folder / "notes.txt"
+
+    def other_model(folder):
+        import torch
+
+        from raypi.encoders import get_encoder
+
+        torch.save(get_encoder("tiny_resnet").build(None).state_dict(), folder / "resnet.pth")
+        return folder / "resnet.pth"
+
+    def empty_folder(folder):
+        (folder / "empty").mkdir()
+        return folder / "empty"
+
+    return [
+        ("no such file", missing, "weights not found at"),
+        ("not a checkpoint", text, "not a readable torch checkpoint"),
+        ("another model's checkpoint", other_model, "does not fit the architecture"),
+        ("an empty folder", empty_folder, "expected one .pth/.pt/.bin/.ckpt/.tar file, found []"),
+    ]
+
+
+WEIGHTS_MUTATIONS = _weights_mutations()
+
+
+@pytest.mark.parametrize(
+    ("case", "make", "expected"), WEIGHTS_MUTATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_wrong_weights_file_is_refused_by_extract(case, make, expected, demo, tmp_path, capsys):
+    import ray
+
+    weights = make(tmp_path)
+    out = tmp_path / "store"
+    code = raypi_main(["extract", "--dataset", str(demo), "--encoders", "tiny_vit",
+                       "--weights", f"tiny_vit={weights}", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and weights.name in err and expected in err, err
+    assert not out.exists() and not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from raypi.sweep.synthetic import make_synthetic_study
+
+    folder = tmp_path_factory.mktemp("stores")
+    return make_synthetic_study(str(folder), image_encoders=("tiny_vit", "tiny_resnet"), views=1)
+
+
+def _store_mutations():
+    """Feature stores that cannot serve a sweep of tiny_vit + tiny_bert teachers."""
+    import json
+    import shutil
+
+    def remove(store):
+        shutil.rmtree(store / "tiny_vit")
+
+    def other_encoder(store):
+        shutil.rmtree(store / "tiny_vit")
+        shutil.copytree(store / "tiny_resnet", store / "tiny_vit")
+
+    def text_for_image(store):
+        shutil.rmtree(store / "tiny_vit")
+        shutil.copytree(store / "tiny_bert", store / "tiny_vit")
+
+    def manifest(change):
+        def mutate(store):
+            path = store / "tiny_vit" / "manifest.json"
+            path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+        return mutate
+
+    return [
+        ("encoder missing", remove, "no features of encoder 'tiny_vit'"),
+        ("another encoder's store", other_encoder, "manifest names encoder 'tiny_resnet'"),
+        ("text features for images", text_for_image, "holds text features; asked for image"),
+        ("unfinished extraction", manifest(lambda m: {**m, "views": []}), "no completed"),
+        ("too few views", manifest(lambda m: {**m, "views": [0]}), "view"),
+        ("another store format", manifest(lambda m: {**m, "format": 99}), "store format 99"),
+        ("text encoder missing", lambda store: shutil.rmtree(store / "tiny_bert"),
+         "no features of encoder 'tiny_bert'"),
+    ]  # fmt: skip
+
+
+STORE_MUTATIONS = _store_mutations()
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "expected"), STORE_MUTATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_features_that_cannot_serve_a_sweep_exit_2_before_ray(
+    case, mutate, expected, study, tmp_path, capsys
+):
+    import shutil
+
+    import ray
+
+    store = tmp_path / "features"
+    shutil.copytree(study.features, store)
+    mutate(store)
+    config = {"name": "stores", "data": {"demo": {"root": study.root, "features": str(store)}},
+              "defaults": {"encoders": ["tiny_vit"], "text_encoders": ["tiny_bert"], "views": 1,
+                           "seeds": [0], "sizes": [40]},
+              "grids": [{"tasks": ["demo_prognostic"],
+                         "methods": ["image", "teacher"]}]}  # fmt: skip
+    path = tmp_path / "stores.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, err = _run_script(path, tmp_path / "results", capsys)
+    assert code == 2 and "cannot serve its trials" in err and str(store) in err, err
+    assert expected in err, err
+    assert not ray.is_initialized()
+    written = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
+    assert written == [], written

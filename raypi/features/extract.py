@@ -128,12 +128,14 @@ def extract(
     _validate(config)
     table = read_dataset(dataset_root)
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
+    paths = [_weights_of(spec, weights or {}) for spec in specs]
+    # Every encoder is built from its weights before Ray starts: wrong weights stop here.
+    identities = [_store_identity(spec, path, config) for spec, path in zip(specs, paths)]
     cluster.connect(address)
     summaries = []
     with _ray_data_console(verbose):
-        for spec in specs:
-            path = _weights_of(spec, weights or {})
-            summary = _extract_one(spec, path, table, dataset_root, out, config)
+        for spec, path, identity in zip(specs, paths, identities):
+            summary = _extract_one(spec, path, identity, table, dataset_root, out, config)
             log.info("%s", summary.line())
             summaries.append(summary)
     return summaries
@@ -257,10 +259,9 @@ def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
     return manifest
 
 
-def _extract_one(spec, weights_path, table, dataset_root, out, config) -> EncoderSummary:
+def _extract_one(spec, weights_path, identity, table, dataset_root, out, config):
     from raypi.features import _pipeline  # Ray loads only when extracting
 
-    identity = _store_identity(spec, weights_path, config)
     manifest = _open_store(out, identity, config.overwrite)
     _remove_corrupt(out, spec.name, config.verify)
     done_views = list(manifest["views"]) if manifest else []

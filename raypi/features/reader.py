@@ -101,6 +101,28 @@ def load_text(
     return tokens, lengths
 
 
+def check(store_path: str, encoder: str, kind: str, views: int | None = None) -> dict:
+    """Return the manifest of ``encoder`` in ``store_path`` if it can serve what is asked.
+
+    Args:
+        store_path: Feature store folder, local or ``s3://``.
+        encoder: Encoder name.
+        kind: ``image`` or ``text``.
+        views: Augmented views needed besides view 0 (images; None = whatever is stored).
+
+    Returns:
+        The manifest.
+
+    Raises:
+        StoreError: No such features, features of another encoder or kind, an unfinished
+            extraction, or too few views.
+    """
+    manifest = _checked_manifest(store_path, encoder, kind)
+    if kind == "image":
+        _resolve_views(None if views is None else list(range(views + 1)), manifest)
+    return manifest
+
+
 def _checked_manifest(store_path: str, encoder: str, kind: str) -> dict:
     manifest = store.read_manifest(store_path, encoder)
     if manifest.get("format") != store.FORMAT:

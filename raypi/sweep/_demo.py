@@ -41,6 +41,11 @@ def _demo_source(spec: SweepSpec):
     return spec.source("demo")
 
 
+def builds_demo(spec: SweepSpec) -> bool:
+    """Return whether the sweep reads the built-in demo (whose inputs raypi makes itself)."""
+    return _demo_source(spec) is not None
+
+
 def ensure_demo_data(spec: SweepSpec) -> None:
     """Build the demo dataset and pre-train its encoders, where missing (no Ray needed).
 

@@ -159,3 +159,38 @@ def has_cls_token(config) -> bool:
     from raypi.features import read_manifest
 
     return bool(read_manifest(config.features, config.encoder).get("has_cls", False))
+
+
+def check_features(trials) -> None:
+    """Check, before anything runs, that every trial's features can be served.
+
+    Args:
+        trials: The sweep's trials (``TrialConfig``).
+
+    Raises:
+        StoreError: Naming every store and encoder that cannot serve its trials, and why.
+    """
+    from raypi.features.reader import check
+    from raypi.features.store import StoreError
+
+    wanted: dict[tuple, int | None] = {}  # (store, encoder, kind) → most views needed
+    for trial in trials:
+        method = METHOD_TABLE[trial.method]
+        if method.reads_image:
+            key = (trial.features, trial.encoder, "image")
+            most = wanted.get(key)
+            wanted[key] = trial.views if most is None else max(most, trial.views or 0)
+        if method.reads_report:
+            wanted.setdefault((trial.features, trial.text_encoder, "text"), None)
+    problems = []
+    for (store, encoder, kind), views in sorted(wanted.items(), key=str):
+        try:
+            check(store, encoder, kind, views)
+        except StoreError as error:
+            where = "" if str(store) in str(error) else f"{store}/{encoder}: "
+            problems.append(f"{where}{error}")
+    if problems:
+        raise StoreError(
+            "the sweep's features cannot serve its trials (nothing was run):\n  "
+            + "\n  ".join(problems)
+        )

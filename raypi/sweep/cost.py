@@ -148,7 +148,7 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
     bundle = trial_resources(
         shape, big, use_gpu=use_gpu, cpus=options.cpus_per_trial, batch_size=trial.batch_size,
         gpu_memory_gb=options.gpu_memory_gb, big_gpu_memory_gb=options.big_gpu_memory_gb,
-        share=own.get("gpu_share"),
+        share=own.get("gpu_share"), ordinary_gpu_resource=options.ordinary_gpu_resource,
     ).bundle()  # fmt: skip
     text = ", ".join(f"{k} {v:g}" for k, v in bundle.items() if v)
     return TrialCost(int(read), float(flop), text)

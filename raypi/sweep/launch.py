@@ -44,6 +44,10 @@ class LaunchOptions:
     """Memory of the ordinary GPUs (for GPU fractions)."""
     big_gpu_memory_gb: float = 40.0
     """Memory of the big GPUs (nodes with the ``big_gpu`` resource)."""
+    ordinary_gpu_resource: str | None = None
+    """Custom resource of the ordinary GPU node type (``cluster.yaml``: ``gpu_16gb``) that
+    ordinary GPU trials also ask for, so they never take, or make the autoscaler launch, a
+    big-GPU node; None on clusters without such a resource."""
     retry_failed: bool = True
     """Rerun trials recorded as failed by an earlier run."""
     max_concurrent_trials: int | None = None
@@ -59,7 +63,8 @@ class LaunchOptions:
     its features are read once; False runs one Tune trial per trial (for comparison)."""
     pack_memory_gb: float | None = None
     """Host memory each pack asks Ray for, and is held to (a pack that needs more fails with
-    the reason); None = twice its working set plus 1.5 GB."""
+    the reason); None = twice its working set plus 1.5 GB; 0 = ask for none and hold to none
+    (for node types that declare no ``memory``, e.g. Ray's fake autoscaler provider)."""
     max_pack_gb: float | None = None
     """A pack whose working set exceeds this is split by size; None = never split."""
 
@@ -137,13 +142,19 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
+    from raypi.sweep._inputs import check_features
+
     with DriverLock(out):  # before anything starts: a second driver stops here
-        if prepare_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
-            _demo.ensure_demo_data(spec)
-        cluster.connect(address, dashboard=dashboard)
-        if prepare_demo:
-            _demo.ensure_demo_inputs(spec)
         trials = expand(spec)
+        builds_demo = prepare_demo and _demo.builds_demo(spec)
+        if builds_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
+            _demo.ensure_demo_data(spec)
+        else:  # features that cannot serve the trials stop the sweep before Ray starts
+            check_features(trials)
+        cluster.connect(address, dashboard=dashboard)
+        if builds_demo:
+            _demo.ensure_demo_inputs(spec)
+            check_features(trials)  # before anything is written
         results.write_sweep_yaml(out, {"sweep": spec_to_dict(spec), "launch": vars(options)})
         outcome = SweepOutcome(spec.name, out, total=len(trials))
         try:
@@ -234,7 +245,7 @@ def _run_packs(spec, todo: list[TrialConfig], out: str, options) -> None:
     }  # fmt: skip
     plan = make_plan(spec, todo, out, options, packs={k: [t.trial_key for t in m]
                                                        for k, m in packs.items()},
-                     pack_memory={k: b["memory"] for k, b in pack_bundles.items()})  # fmt: skip
+                     pack_memory={k: b.get("memory") for k, b in pack_bundles.items()})  # fmt: skip
     # Largest first: with few packs per slot, the last long pack would otherwise run alone.
     order = sorted(packs, key=lambda key: -_pack_flop(spec, packs[key], options))
     param_space = {"pack": tune.grid_search(order)}
@@ -275,6 +286,8 @@ def pack_bundle(
     own = [float(gb) for gb in own if gb is not None]
     if own:
         merged["memory"] = max(own) * 1e9
+    elif options.pack_memory_gb == 0:
+        return merged
     elif options.pack_memory_gb is not None:
         merged["memory"] = options.pack_memory_gb * 1e9
     else:
@@ -452,6 +465,7 @@ def bundles_for(spec: SweepSpec, todo: list[TrialConfig], options: LaunchOptions
             gpu_memory_gb=options.gpu_memory_gb,
             big_gpu_memory_gb=options.big_gpu_memory_gb,
             share=share,
+            ordinary_gpu_resource=options.ordinary_gpu_resource,
         ).bundle()
     return bundles
 

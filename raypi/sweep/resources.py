@@ -29,12 +29,17 @@ class TrialResources:
     """GPU fraction (0 on CPU-only clusters)."""
     big_gpu: float = 0.0
     """Units of ``BIG_GPU_RESOURCE`` (equal to ``gpus`` for big-memory trials)."""
+    ordinary_gpu_resource: str | None = None
+    """Custom resource of the ordinary GPU nodes that an ordinary GPU trial also asks for (as
+    many units as ``gpus``), keeping it off big-GPU nodes; None asks for no such resource."""
 
     def bundle(self) -> dict[str, float]:
         """Return the placement-group bundle."""
         bundle = {"CPU": self.cpus, "GPU": self.gpus}
         if self.big_gpu:
             bundle[BIG_GPU_RESOURCE] = self.big_gpu
+        elif self.gpus and self.ordinary_gpu_resource:
+            bundle[self.ordinary_gpu_resource] = self.gpus
         return bundle
 
 
@@ -65,6 +70,7 @@ def trial_resources(
     gpu_memory_gb: float = 16.0,
     big_gpu_memory_gb: float = 40.0,
     share: float | None = None,
+    ordinary_gpu_resource: str | None = None,
 ) -> TrialResources:
     """Return the resources of one trial.
 
@@ -77,6 +83,8 @@ def trial_resources(
         gpu_memory_gb: Memory of the ordinary GPUs.
         big_gpu_memory_gb: Memory of the big GPUs.
         share: A fixed GPU fraction instead of the estimate.
+        ordinary_gpu_resource: Custom resource of the ordinary GPU nodes, asked for by trials
+            that do not need a big GPU (``TrialResources.ordinary_gpu_resource``).
 
     Returns:
         The request.
@@ -86,7 +94,9 @@ def trial_resources(
     memory = head_memory_gb(token_shape, batch_size)
     size = big_gpu_memory_gb if needs_big_gpu else gpu_memory_gb
     gpus = share if share is not None else gpu_share(memory, size)
-    return TrialResources(cpus=cpus, gpus=gpus, big_gpu=gpus if needs_big_gpu else 0.0)
+    if needs_big_gpu:
+        return TrialResources(cpus=cpus, gpus=gpus, big_gpu=gpus)
+    return TrialResources(cpus=cpus, gpus=gpus, ordinary_gpu_resource=ordinary_gpu_resource)
 
 
 def encoder_profile(name: str | None, store: str, overrides: dict) -> tuple[tuple, bool, float]:

@@ -46,6 +46,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "--gpu-memory-gb", type=float, default=16.0, help="memory of ordinary GPUs (default 16)"
     )
     parser.add_argument(
+        "--ordinary-gpu-resource", default=None, metavar="NAME",
+        help="custom resource of the ordinary GPU nodes (cluster.yaml: gpu_16gb); trials that "
+        "need no big GPU ask for it too, so they never take or launch a big-GPU node",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-dashboard", action="store_true", help="start a local Ray without its dashboard"
     )
     parser.add_argument(
@@ -56,6 +61,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
     parser.add_argument(
         "--max-pack-gb", type=float, default=None,
         help="split a pack whose feature working set exceeds this many GB by size (default: never)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pack-memory-gb", type=float, default=None,
+        help="host memory each pack asks Ray for and is held to (default: twice its feature "
+        "working set plus 1.5 GB; 0: none, for node types that declare no memory)",
     )  # fmt: skip
     parser.add_argument(
         "--dry-run",
@@ -104,6 +114,8 @@ def launch_options(args: argparse.Namespace):
         verbose=args.verbose,
         packs=not args.no_packs,
         max_pack_gb=args.max_pack_gb,
+        pack_memory_gb=args.pack_memory_gb,
+        ordinary_gpu_resource=args.ordinary_gpu_resource,
     )
 
 
@@ -174,14 +186,15 @@ def _guarded(run) -> int:
     Returns:
         0 when every trial is ok, 1 when some failed or the results storage gave out (full,
         or unreachable past its retry budget: a rerun continues), 2 when another driver
-        holds the results folder.
+        holds the results folder or the features cannot serve the trials.
     """
     from raypi import io
+    from raypi.features.store import StoreError
     from raypi.sweep.lock import SweepLockedError
 
     try:
         outcome = run()
-    except SweepLockedError as error:  # another live driver writes this results folder
+    except (SweepLockedError, StoreError) as error:  # another driver; features that won't do
         print(f"raypi sweep: {error}", file=sys.stderr)
         return 2
     except (io.StorageUnavailableError, io.StorageFullError) as error:
