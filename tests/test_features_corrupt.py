@@ -66,3 +66,13 @@ def test_corrupt_shards_are_named_refused_and_repaired(cluster, demo, tmp_path):
     assert all(after[path] == before[path] for path in untouched)
     assert len(after) == len(before)
     assert torch.equal(load(out, ENCODER, ids, views=0), reference)
+
+
+def test_shard_error_survives_pickling():
+    import pickle
+
+    from raypi.features.store import ShardError
+
+    error = pickle.loads(pickle.dumps(ShardError("s3://b/part-1.parquet", "truncated")))
+    assert isinstance(error, ShardError) and error.path == "s3://b/part-1.parquet"
+    assert "corrupt feature shard s3://b/part-1.parquet (truncated)" in str(error)

@@ -56,7 +56,11 @@ class ShardError(StoreError):
             f"corrupt feature shard {path} ({reason}); it is not served. Rerun `raypi extract` "
             "with the same options on this store: it removes the shard and encodes its rows again"
         )
-        self.path = path
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):
+        # Rebuilt from its own arguments, so it survives the trip from a Ray worker.
+        return type(self), (self.path, self.reason)
 
 
 REPAIRABLE = (OSError, pa.ArrowException)

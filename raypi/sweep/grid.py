@@ -115,7 +115,8 @@ class SweepSpec:
     """Dataset name (``TaskSpec.dataset``) → its tables and features; the demo's default
     locations are used for ``demo`` when it is absent."""
     resource_overrides: dict[str, dict] = field(default_factory=dict)
-    """Encoder name → ``{"gpu_share": float, "needs_big_gpu": bool}`` overriding its hint."""
+    """Encoder name → ``{"gpu_share": float, "needs_big_gpu": bool, "host_memory_gb": float}``
+    overriding its hint (``host_memory_gb``: what each of its packs asks Ray for and is held to)."""
 
     def source(self, dataset: str) -> DataSource:
         """Return the data source of ``dataset``.
