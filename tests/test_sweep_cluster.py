@@ -44,6 +44,10 @@ def test_requests_follow_the_token_count():
     assert SMALL.gpus == 0.125 and SMALL.big_gpu == 0
     assert BIG.gpus == BIG.big_gpu == 0.25
     assert trial_resources((8, 16), False, use_gpu=False).bundle() == {"CPU": 1.0, "GPU": 0.0}
+    pinned = trial_resources((8, 16), False, use_gpu=True, ordinary_gpu_resource="gpu_16gb")
+    assert pinned.bundle() == {"CPU": 1.0, "GPU": 0.125, "gpu_16gb": 0.125}
+    big = trial_resources((1370, 768), True, use_gpu=True, ordinary_gpu_resource="gpu_16gb")
+    assert "gpu_16gb" not in big.bundle() and big.bundle()[BIG_GPU_RESOURCE] == 0.25
 
 
 def test_big_trials_only_on_big_node_and_fractions_pack_onto_one_gpu(nodes):

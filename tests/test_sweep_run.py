@@ -164,6 +164,8 @@ def test_failing_trial_is_retried_then_recorded(cluster, study, tmp_path, packs)
     assert (trials["status"] == "failed").all() and len(trials) == 2
     error = trials.loc["image", "error"]
     assert error.startswith("ShardError: "), error
+    summary = outcome.summary()  # the reasons of failed trials, counted
+    assert "failed trials:" in summary and f"1 × {error}" in summary
     assert error.endswith("(2 attempts)")  # max_failures=1: one retry
     assert "failed; student not trained" in trials.loc["self_distill", "error"]
     # A pack launches its student with its teacher; alone, the student never starts.
