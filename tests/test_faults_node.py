@@ -28,6 +28,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+EPOCHS = 150  # ~1 s a member: the victim's pack is still running when its node goes
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def nodes():
 def sweep(tmp_path_factory):
     study = make_synthetic_study(str(tmp_path_factory.mktemp("study")), images=120)
     grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
-                seeds=(0, 1, 2, 3), sizes=(40,), epochs=30, lams=(0.5,), taus=(1.0,))  # fmt: skip
+                seeds=(0, 1, 2, 3), sizes=(40,), epochs=EPOCHS, lams=(0.5,),
+                taus=(1.0,))  # fmt: skip
     spec = SweepSpec(name="nodes", grids=(grid,), data={"demo": study})
     path = tmp_path_factory.mktemp("config") / "nodes.yaml"
     path.write_text(yaml.safe_dump(spec_to_dict(spec)))
@@ -88,4 +90,5 @@ def test_a_dead_worker_nodes_trials_finish_on_the_other(nodes, sweep, tmp_path):
     kept = trials.set_index("trial_key").loc[on_victim["trial_key"], "finished_at"]
     assert (kept.to_numpy() == on_victim["finished_at"].to_numpy()).all()
     epochs = read_epochs(str(results))
-    assert not epochs.duplicated(["trial_key", "epoch"]).any() and len(epochs) == 30 * len(trials)
+    assert not epochs.duplicated(["trial_key", "epoch"]).any()
+    assert len(epochs) == EPOCHS * len(trials)
