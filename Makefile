@@ -39,8 +39,11 @@ lint: install
 	$(BIN)/ruff check raypi sweeps analysis benchmarks tests
 	$(BIN)/ruff format --check raypi sweeps analysis benchmarks tests
 
+# Two pytest-xdist workers: each test module stays on one worker (its Ray cluster is built once),
+# and modules that start Ray heads on fixed ports never run at the same time (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 test: install sysdeps lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache

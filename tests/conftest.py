@@ -60,12 +60,19 @@ def device() -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked ``gpu`` cleanly where no CUDA device exists."""
+    """Skip ``gpu`` tests cleanly without CUDA; keep each module on one xdist worker.
+
+    ``make test`` runs the suite on two pytest-xdist workers with ``--dist loadgroup``. Every
+    module is one group, so its module-scoped Ray cluster, study and fixtures are built once.
+    Modules marked ``fixed_ports`` start Ray heads on fixed ports (the fake autoscaler's GCS on
+    6379, a dashboard for Ray Jobs): they share one group so no two of them ever run at once.
+    """
     import torch
 
-    if torch.cuda.is_available():
-        return
+    no_cuda = not torch.cuda.is_available()
     skip = pytest.mark.skip(reason="needs a CUDA device; none found")
     for item in items:
-        if "gpu" in item.keywords:
+        if no_cuda and "gpu" in item.keywords:
             item.add_marker(skip)
+        group = "fixed-ports" if "fixed_ports" in item.keywords else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
