@@ -26,7 +26,7 @@ BAD = {"bad_corrupt", "bad_missing"}
 @pytest.fixture(scope="module")
 def cluster(s3_server):
     # The S3 endpoint is in the environment before Ray starts, so workers inherit it.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

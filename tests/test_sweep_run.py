@@ -40,7 +40,7 @@ QUIET = LaunchOptions(max_failures=1, verbose=0)
 @pytest.fixture(scope="module")
 def cluster(s3_server, tmp_path_factory):
     """One local Ray for the module, started after the S3 server so workers see its endpoint."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
