@@ -29,9 +29,11 @@ FORWARDED_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
+    "RAYPI_GIT_COMMIT",
 )
 """Environment variables the driver's workers need to reach the same object store (and to
-retry it as long)."""
+retry it as long), and the driver's commit, recorded in every trial row even where the
+workers run from a copy without ``.git`` (``raypi.provenance``)."""
 
 GPU_SHARES = (0.125, 0.25, 0.5, 1.0)
 """The GPU fractions raypi asks for: a whole GPU divides into 8, 4, 2 or 1 equal slots."""
@@ -55,7 +57,10 @@ def gpu_share(memory_gb: float, gpu_memory_gb: float) -> float:
 
 
 def forwarded_env() -> dict[str, str]:
-    """Return the ``FORWARDED_ENV`` variables set in this process."""
+    """Return the ``FORWARDED_ENV`` variables set in this process (the commit set first)."""
+    from raypi import provenance
+
+    provenance.export_commit()
     return {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
 
 

@@ -40,7 +40,11 @@ def test_published_layout_and_outputs_are_valid(built):
     assert tables.read_meta(out)["tasks"] == ["mimic_5x1200", "age", "discharge_3day"]
     assert json.loads((out / "build_summary.json").read_text())["images"] == len(dataset)
     assert set(dataset["image_id"]) == set().union(*(set(t["image_id"]) for t in tasks.values()))
-    assert all(path.endswith(".jpg") and "/files/p1" in path for path in dataset["image_path"])
+    # Paths relative to the image root that meta.json records (the --jpg folder by default).
+    assert all(
+        path.endswith(".jpg") and path.startswith("files/p1") for path in dataset["image_path"]
+    )
+    assert tables.image_root(out) == str(fx.jpg.absolute())
     assert not tables.check_images(out, dataset, decode=True)
 
 
@@ -210,3 +214,28 @@ def test_cli_build_mimic(built, tmp_path, capsys):
     assert tables.read_task(tmp_path / "o", "discharge_3day").shape[0] == len(fx.discharge)
     assert main([*common, "--out", str(tmp_path / "o2")]) == 2  # default 1000+200 per class
     assert "only 4 eligible subjects" in capsys.readouterr().out
+
+
+def test_image_root_is_recorded_and_read(built, tmp_path):
+    """Nodes read the images from --image-root (here a copy of the JPG folder's files/)."""
+    import shutil
+
+    fx, *_ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(fx.jpg / "files", copy / "files")
+    out = tmp_path / "o"
+    common = ["build", "mimic", "--jpg", str(fx.jpg), "--reports", str(fx.reports)]
+    options = ["--per-class", "3", "1", "--age-images", "all", "--image-root", str(copy)]
+    assert main([*common, "--mimic-iv", str(fx.mimic_iv), "--out", str(out), *options]) == 0
+    assert tables.read_meta(out)[tables.IMAGE_ROOT_KEY] == str(copy)
+    dataset = tables.read_dataset(out)
+    assert not tables.check_images(out, dataset, decode=False)
+    shutil.rmtree(copy / "files" / dataset["image_path"].iloc[0].split("/")[1])
+    assert tables.check_images(out, dataset, decode=False)  # read from the copy, not --jpg
+
+
+def test_absolute_paths_cannot_be_remapped(tmp_path):
+    frame = pd.DataFrame({"image_id": ["a", "b"], "image_path": ["/old/a.jpg", "rel/b.jpg"]})
+    with pytest.raises(TableError, match="cannot remap absolute image paths"):
+        tables.require_relative_paths(frame, "dataset.parquet", "s3://bucket/images")
+    tables.require_relative_paths(frame.iloc[1:], "dataset.parquet", "s3://bucket/images")

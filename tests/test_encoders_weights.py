@@ -177,3 +177,28 @@ def test_small_dinov2_hf_folder_roundtrip(tmp_path):
     with torch.inference_mode():
         assert torch.equal(loaded(pixels), original(pixels))
     assert report.dropped == () and report.loaded == len(original.model.state_dict())
+
+
+def test_s3_weights_are_fetched_once_checked_and_refetched_when_changed(s3_server, tmp_path):
+    import uuid
+
+    from conftest import S3_BUCKET
+
+    from raypi import io
+    from raypi.encoders.weights import WeightsError, fetch_weights
+
+    prefix = f"s3://{S3_BUCKET}/weights-{uuid.uuid4().hex[:8]}"
+    io.write_bytes(f"{prefix}/model.pth", b"first")
+    io.write_bytes(f"{prefix}/folder/config.json", b"{}")
+    io.write_bytes(f"{prefix}/folder/sub/model.safetensors", b"tensors")
+    cache = tmp_path / "cache"
+    local = fetch_weights(f"{prefix}/model.pth", cache)
+    assert open(local, "rb").read() == b"first"
+    folder = fetch_weights(f"{prefix}/folder", cache)
+    assert open(f"{folder}/sub/model.safetensors", "rb").read() == b"tensors"
+    assert fetch_weights(f"{prefix}/model.pth", cache) == local  # cached
+    io.write_bytes(f"{prefix}/model.pth", b"second, longer")
+    assert open(fetch_weights(f"{prefix}/model.pth", cache), "rb").read() == b"second, longer"
+    assert fetch_weights("/local/model.pth", cache) == "/local/model.pth"
+    with pytest.raises(WeightsError, match="weights not found at"):
+        fetch_weights(f"{prefix}/nothing-here", cache)

@@ -132,13 +132,19 @@ def test_yaml_round_trip_and_errors(tmp_path):
         Grid(tasks=("age",), encoders=("c2l",), methods=("magic",))
 
 
+@pytest.fixture
+def data_store(monkeypatch):
+    """The study configs' data paths start at ${RAYPI_DATA}."""
+    monkeypatch.setenv("RAYPI_DATA", "s3://raypi-test/raypi")
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "sweeps" / "configs").glob("*.yaml")))
-def test_shipped_configs_expand(path):
+def test_shipped_configs_expand(path, data_store):
     trials = expand(load_spec(str(path)))
     assert trials and len({t.trial_key for t in trials}) == len(trials)
 
 
-def test_study_distill_grid_matches_the_paper():
+def test_study_distill_grid_matches_the_paper(data_store):
     trials = expand(load_spec(str(REPO / "sweeps" / "configs" / "distill_grid.yaml")))
     readmission = [t for t in trials if t.task == "readmission" and t.method != "text"]
     assert {t.size for t in readmission} == {211, 2119}
@@ -211,7 +217,7 @@ def test_sweep_command_parses_its_options():
         parser.parse_args(["sweep"])  # --config is required for the command
 
 
-def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys):
+def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store):
     from raypi.sweep.script import print_dry_run, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
@@ -227,3 +233,25 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys):
         assert f" {count} " in f" {row} ", (method, row)
     assert "big_gpu" in out and "GPU-hours" in out and "GB read" in out
     assert len(first) + len(second) == len(trials)
+
+
+def test_study_configs_take_their_data_from_the_command_line_or_environment(monkeypatch, capsys):
+    from raypi.sweep.script import checked_spec, sweep_parser
+
+    config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
+    parser = sweep_parser("", config)
+    monkeypatch.delenv("RAYPI_DATA", raising=False)
+    assert checked_spec(config, parser.parse_args([])) is None
+    assert "${RAYPI_DATA} is not set; give --data-store URI" in capsys.readouterr().err
+    given = checked_spec(config, parser.parse_args(["--data-store", "s3://b/raypi/"]))
+    assert given.data["mimic"].root == "s3://b/raypi/datasets/mimic"
+    assert given.data["inspect"].features == "s3://b/raypi/features/inspect"
+    monkeypatch.setenv("RAYPI_DATA", "s3://env/raypi")
+    from_env = checked_spec(config, parser.parse_args([]))
+    assert from_env.data["mimic"].features == "s3://env/raypi/features/mimic"
+    args = parser.parse_args(["--data", "inspect=s3://x/ds,s3://x/ft"])
+    replaced = checked_spec(config, args)
+    assert replaced.data["inspect"].root == "s3://x/ds"
+    assert replaced.data["mimic"].root == "s3://env/raypi/datasets/mimic"  # the others stay
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", "inspect=s3://x/ds"])

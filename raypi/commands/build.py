@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     mimic.add_argument("--mimic-iv", required=True, help="MIMIC-IV 3.1 folder (hosp/*.csv.gz)")
     mimic.add_argument("--out", required=True, help="dataset root to write (local or s3://)")
+    mimic.add_argument(
+        "--image-root", default=None,
+        help="where every node reads the MIMIC-CXR-JPG images (the folder holding files/, "
+        "local or s3://, e.g. its copy on S3), recorded in meta.json (default: --jpg)",
+    )  # fmt: skip
     mimic.add_argument("--seed", type=int, default=0, help="seed of the deterministic selections")
     mimic.add_argument(
         "--age-images",
@@ -102,6 +107,7 @@ def _mimic(args: argparse.Namespace) -> dict:
         age_images=args.age_images,
         discharge_images=args.discharge_images,
         labeller=args.labeller,
+        image_root=args.image_root,
     )
     return build_mimic(args.jpg, args.reports, args.mimic_iv, args.out, options)
 

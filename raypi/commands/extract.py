@@ -45,8 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _options.add_arguments(parser, ExtractOptions)
     parser.add_argument(
         "--weights", type=_weights, action="append", default=[], metavar="NAME=PATH",
-        help="upstream weights file/folder of an encoder (repeatable); default "
-        "$RAYPI_HOME/weights/NAME when present, else random init",
+        help="upstream weights file/folder of an encoder, local or s3:// (repeatable); default "
+        "$RAYPI_HOME/weights/NAME when present; an encoder with published weights and none "
+        "given is refused unless --random-weights",
+    )  # fmt: skip
+    parser.add_argument(
+        "--image-root", default=None,
+        help="read the table's relative image paths from here, local or s3:// (default: the "
+        "dataset's image root: meta.json's image_root, else the dataset root)",
     )  # fmt: skip
     parser.add_argument(
         "--address", default=None,
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         summaries = extract(
             args.dataset, encoders, out, weights=dict(args.weights), address=args.address,
-            verbose=args.verbose,
+            verbose=args.verbose, image_root=args.image_root,
             **_options.values(args, ExtractOptions),
         )  # fmt: skip
     except (StoreError, TableError, KeyError, ValueError) as error:

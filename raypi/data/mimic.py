@@ -3,7 +3,10 @@
 Inputs are MIMIC-CXR-JPG 2.1.0, MIMIC-CXR 2.1.0 (reports) and MIMIC-IV 3.1 as PhysioNet ships
 them (see ``_mimic_layout``). Only frontal images (ViewPosition PA or AP) whose JPEG exists are
 candidates; the dataset table holds the images of at least one task, with ``image_path`` the
-absolute path of the JPEG and ``report`` the impression + findings sections (``reports``).
+JPEG's path relative to the MIMIC-CXR-JPG folder (``files/p10/…/….jpg``) and ``report`` the
+impression + findings sections (``reports``). The images stay where they are: ``meta.json``'s
+``image_root`` says where nodes read them (``--image-root``, e.g. the folder's copy on S3;
+``--jpg`` by default), so the dataset root works on every node that can reach that root.
 Task rules are stated in ``_mimic_tasks``; every left-out row is counted, with its reason, in
 ``build_summary.json``.
 """
@@ -44,6 +47,9 @@ class MimicOptions:
     """3-Day Discharge size (seeded subsample); None keeps every eligible image."""
     labeller: str = "chexpert"
     """Label file of MIMIC 5x1200: "chexpert" or "negbio"."""
+    image_root: str | None = None
+    """Where the nodes read the MIMIC-CXR-JPG images (local or ``s3://``, holding ``files/``),
+    recorded in ``meta.json``; None records the ``--jpg`` folder."""
 
 
 def _consistent_images(metadata: pd.DataFrame, labels: pd.DataFrame, drops: Drops) -> pd.DataFrame:
@@ -63,7 +69,7 @@ def _consistent_images(metadata: pd.DataFrame, labels: pd.DataFrame, drops: Drop
 
 
 def _candidates(jpg_root: Path, metadata: pd.DataFrame, views: tuple[str, ...], drops: Drops):
-    """Frontal images whose JPEG file exists, with their absolute path."""
+    """Frontal images whose JPEG file exists, with their path relative to ``jpg_root``."""
     frontal = metadata["ViewPosition"].isin(views)
     drops.add(
         f"not a frontal view (ViewPosition not in {list(views)})",
@@ -71,12 +77,12 @@ def _candidates(jpg_root: Path, metadata: pd.DataFrame, views: tuple[str, ...], 
     )
     images = metadata[frontal].copy()
     images["path"] = [
-        str(jpg_root / layout.jpg_path(subject, study, dicom))
+        layout.jpg_path(subject, study, dicom)
         for subject, study, dicom in zip(
             images["subject_id"], images["study_id"], images["dicom_id"]
         )
     ]
-    exists = images["path"].map(os.path.isfile)
+    exists = images["path"].map(lambda path: os.path.isfile(jpg_root / path))
     drops.add("JPEG file missing under files/", images.loc[~exists, "dicom_id"])
     return images[exists].reset_index(drop=True)
 
@@ -179,5 +185,6 @@ def build_mimic(
         "raypi_version": __version__,
     }
     io.write_json(io.join(out, "build_summary.json"), summary)
-    tables.write_meta(out, {"name": "mimic", "tasks": list(built), "summary": "build_summary.json"})
+    meta = {"name": "mimic", "tasks": list(built), "summary": "build_summary.json"}
+    tables.write_meta(out, {**meta, tables.IMAGE_ROOT_KEY: options.image_root or str(jpg)})
     return summary

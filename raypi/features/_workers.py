@@ -14,6 +14,7 @@ import torch
 from raypi import io
 from raypi.data.tables import decode_image, image_location
 from raypi.encoders import image_seed
+from raypi.encoders.weights import fetch_weights
 from raypi.features import _tokens, schema, store
 from raypi.features._identity import weights_fingerprint
 
@@ -78,7 +79,7 @@ class _EncoderActor:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
         self.spec, self.target = spec, target
-        module = spec.build(weights)
+        module = spec.build(fetch_weights(weights))  # s3:// weights: this node's copy
         if weights_fingerprint(module) != fingerprint:
             raise RuntimeError(
                 f"encoder {spec.name!r} built on this worker differs from the driver's build "

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from raypi import cluster, io
+from raypi.data import tables
 from raypi.data.tables import read_dataset
-from raypi.features import _tokens, schema, store
+from raypi.features import _tokens, schema, store, trust
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ class ExtractOptions:
     verify: bool = False
     """Read every stored page (checking its checksum) before resuming, not only each shard's
     footer; corrupt shards are removed and their rows encoded again either way."""
+    random_weights: bool = False
+    """Extract an encoder that has published weights from its random initialisation when no
+    weights are given or found (refused otherwise); the manifest records it, and a sweep on
+    such features must say ``random_weights: true``."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ def extract(
     weights: dict[str, str] | None = None,
     address: str | None = None,
     verbose: bool = False,
+    image_root: str | None = None,
     **options,
 ) -> list[EncoderSummary]:
     """Extract the features of every encoder into ``out``, resuming what is there.
@@ -109,11 +115,16 @@ def extract(
         out: Feature store folder (local or ``s3://``); one subfolder per encoder.
         views: Augmented views per image besides view 0.
         weights: Weights file/folder per encoder name; otherwise ``spec.default_weights()``
-            when it exists, else the random initialisation (meant for tiny encoders).
+            when it exists. Without either, only encoders with no published weights (tiny
+            ones) or a run with ``random_weights`` use the random initialisation
+            (``raypi.features.trust``).
         address: Ray cluster to join (``auto``, ``ray://…``); a local Ray when None (see
             ``raypi.cluster.connect``).
         verbose: Let Ray Data print its execution plans and progress to the console (they
             always go to Ray's log files); raypi logs one summary line per encoder.
+        image_root: Where to read the table's relative image paths from instead of the
+            dataset's own image root (``meta.json``'s ``image_root``, else the dataset root),
+            e.g. their copy on S3 that every node reads.
         **options: Fields of :class:`ExtractOptions`.
 
     Returns:
@@ -121,21 +132,26 @@ def extract(
 
     Raises:
         StoreError: A store exists with another identity and ``overwrite`` is False.
+        WeightsError: An encoder without weights and without ``random_weights`` (before Ray
+            starts).
     """
     from raypi.encoders import get_encoder
 
     config = replace(ExtractOptions(views=views), **options)
     _validate(config)
     table = read_dataset(dataset_root)
+    if image_root:
+        tables.require_relative_paths(table, tables.dataset_file(dataset_root), image_root)
+    images = tables.image_root(dataset_root, image_root)
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
-    paths = [_weights_of(spec, weights or {}) for spec in specs]
+    paths = [trust.weights_of(spec, weights or {}, config.random_weights) for spec in specs]
     # Every encoder is built from its weights before Ray starts: wrong weights stop here.
     identities = [_store_identity(spec, path, config) for spec, path in zip(specs, paths)]
     cluster.connect(address)
     summaries = []
     with _ray_data_console(verbose):
         for spec, path, identity in zip(specs, paths, identities):
-            summary = _extract_one(spec, path, identity, table, dataset_root, out, config)
+            summary = _extract_one(spec, path, identity, table, (dataset_root, images), out, config)
             log.info("%s", summary.line())
             summaries.append(summary)
     return summaries
@@ -156,25 +172,6 @@ def _ray_data_console(verbose: bool):
         logger.setLevel(before)
 
 
-def _weights_of(spec, weights: dict[str, str]) -> str | None:
-    """Return the weights given for ``spec``, else its default folder if present, else None."""
-    if spec.name in weights:
-        return weights[spec.name]
-    default = getattr(spec, "default_weights", None)
-    if default is not None and default().exists():
-        return str(default())
-    if getattr(spec, "demo_pretrained", False):
-        from raypi.encoders import WeightsError
-
-        raise WeightsError(
-            f"{spec.name}: no weights at {default()}; this demo encoder is pre-trained on the "
-            "demo data first: `raypi pretrain` (a demo sweep does it by itself)"
-        )
-    if not getattr(spec, "tiny", False):
-        log.warning("%s: no weights given or found; extracting a RANDOM initialisation", spec.name)
-    return None
-
-
 def _validate(config: ExtractOptions) -> None:
     """Reject impossible options before any work starts."""
     schema.storage_dtype(config.dtype)
@@ -191,13 +188,14 @@ def _validate(config: ExtractOptions) -> None:
 def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
     """Return the manifest fields a store must share with this run."""
     # Imported here: it loads the encoder registry, which readers of features never need.
+    from raypi.encoders.weights import fetch_weights
     from raypi.features._identity import (
         preprocessing_fingerprint,
         tokenizer_fingerprint,
         weights_fingerprint,
     )
 
-    module = spec.build(weights_path)
+    module = spec.build(fetch_weights(weights_path))  # s3:// weights: a local copy
     fingerprint = weights_fingerprint(module)
     base = {
         "format": store.FORMAT,
@@ -206,6 +204,7 @@ def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
         "family": spec.family,
         "weights": str(weights_path) if weights_path else None,
         "weights_fingerprint": fingerprint,
+        **trust.manifest_fields(spec, weights_path),
         "dtype": config.dtype,
         "source_token_shape": list(spec.token_shape),
     }
@@ -259,9 +258,10 @@ def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
     return manifest
 
 
-def _extract_one(spec, weights_path, identity, table, dataset_root, out, config):
+def _extract_one(spec, weights_path, identity, table, roots, out, config):
     from raypi.features import _pipeline  # Ray loads only when extracting
 
+    dataset_root, images = roots
     manifest = _open_store(out, identity, config.overwrite)
     _remove_corrupt(out, spec.name, config.verify)
     done_views = list(manifest["views"]) if manifest else []
@@ -285,7 +285,7 @@ def _extract_one(spec, weights_path, identity, table, dataset_root, out, config)
         },
     )
     start = time.perf_counter()
-    statuses = _pipeline.run(spec, weights_path, identity, todo, dataset_root, out, config)
+    statuses = _pipeline.run(spec, weights_path, identity, todo, images, out, config)
     seconds = time.perf_counter() - start
     failed = statuses[statuses["error"] != ""]
     rows_total = _finish(

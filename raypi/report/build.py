@@ -218,6 +218,11 @@ def build_report(
         f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}",
         f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
         *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in loaded.sweeps),
+        *(
+            f"Random weights in {sweep.name}: {', '.join(sweep.random_features)}."
+            for sweep in loaded.sweeps
+            if sweep.random_features
+        ),
     ]
     if where:
         meta.append(f"Only trials with {' and '.join(where)}.")

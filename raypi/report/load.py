@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
+import yaml
 
 from raypi import io
 from raypi.report import _columns as col
@@ -29,6 +30,9 @@ class SweepInfo:
     """Sum of the trials' training time."""
     protocol: str = ""
     """Where its choices were made and how its models kept an epoch, in words."""
+    random_features: tuple[str, ...] = ()
+    """Encoders whose features came from a random initialisation, each with why (from
+    ``sweep.yaml``'s ``random_features``; empty for folders written before it existed)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,24 @@ def _info(folder: str, trials: pd.DataFrame) -> SweepInfo:
     failed = int((trials[col.STATUS].astype("string") != col.STATUS_OK).sum())
     seconds = float(pd.to_numeric(trials[col.TRAIN_SECONDS], errors="coerce").fillna(0).sum())
     config = _read_text(io.join(folder, col.CONFIG_FILE))
-    return SweepInfo(name, folder, config, len(trials), failed, seconds, _protocol(trials))
+    info = SweepInfo(name, folder, config, len(trials), failed, seconds, _protocol(trials))
+    return replace(info, random_features=_random_features(folder, config))
+
+
+def _random_features(folder: str, config: str | None) -> tuple[str, ...]:
+    """Return ``encoder (why)`` per random-feature encoder that ``sweep.yaml`` records."""
+    try:
+        recorded = (yaml.safe_load(config) or {}).get("random_features") if config else None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{folder}/{col.CONFIG_FILE}: not valid YAML ({error})") from None
+    if recorded is None:
+        return ()
+    if not isinstance(recorded, dict):
+        raise ValueError(
+            f"{folder}/{col.CONFIG_FILE}: random_features should map encoder to reason, "
+            f"got {type(recorded).__name__}"
+        )
+    return tuple(f"{encoder} ({why})" for encoder, why in sorted(recorded.items()))
 
 
 SPLIT_TEXT = {

@@ -161,19 +161,9 @@ def has_cls_token(config) -> bool:
     return bool(read_manifest(config.features, config.encoder).get("has_cls", False))
 
 
-def check_features(trials) -> None:
-    """Check, before anything runs, that every trial's features can be served.
-
-    Args:
-        trials: The sweep's trials (``TrialConfig``).
-
-    Raises:
-        StoreError: Naming every store and encoder that cannot serve its trials, and why.
-    """
-    from raypi.features.reader import check
-    from raypi.features.store import StoreError
-
-    wanted: dict[tuple, int | None] = {}  # (store, encoder, kind) → most views needed
+def _wanted_stores(trials) -> dict[tuple, int | None]:
+    """Return ``(store, encoder, kind) → most views needed`` of the trials' features."""
+    wanted: dict[tuple, int | None] = {}
     for trial in trials:
         method = METHOD_TABLE[trial.method]
         if method.reads_image:
@@ -182,15 +172,53 @@ def check_features(trials) -> None:
             wanted[key] = trial.views if most is None else max(most, trial.views or 0)
         if method.reads_report:
             wanted.setdefault((trial.features, trial.text_encoder, "text"), None)
-    problems = []
-    for (store, encoder, kind), views in sorted(wanted.items(), key=str):
+    return wanted
+
+
+def check_features(trials, random_weights: bool = False) -> None:
+    """Check, before anything runs, that every trial's features can be served.
+
+    Args:
+        trials: The sweep's trials (``TrialConfig``).
+        random_weights: Accept stores extracted from the random initialisation of an encoder
+            that has published weights (the sweep config's ``random_weights: true``).
+
+    Raises:
+        StoreError: Naming every store and encoder that cannot serve its trials, and why.
+    """
+    from raypi.features import trust
+    from raypi.features.reader import check
+    from raypi.features.store import StoreError
+
+    problems, manifests = [], {}
+    for (store, encoder, kind), views in sorted(_wanted_stores(trials).items(), key=str):
         try:
-            check(store, encoder, kind, views)
+            manifests[store, encoder] = check(store, encoder, kind, views)
         except StoreError as error:
             where = "" if str(store) in str(error) else f"{store}/{encoder}: "
             problems.append(f"{where}{error}")
+    if not random_weights:
+        problems += [
+            f"{line}; say `random_weights: true` in the sweep config to train on them"
+            for line in trust.unexpected_random(manifests)
+        ]
     if problems:
         raise StoreError(
             "the sweep's features cannot serve its trials (nothing was run):\n  "
             + "\n  ".join(problems)
         )
+
+
+def random_encoders(trials) -> dict[str, str]:
+    """Return ``encoder → why`` for each encoder whose features the trials read are random.
+
+    Args:
+        trials: The sweep's trials (``TrialConfig``), whose stores were checked.
+
+    Returns:
+        ``raypi.features.trust.random_encoders`` of their stores.
+    """
+    from raypi.features import read_manifest, trust
+
+    stores = {(store, encoder) for store, encoder, _ in _wanted_stores(trials)}
+    return trust.random_encoders({key: read_manifest(*key) for key in stores})

@@ -3,25 +3,81 @@
 ```yaml
 name: distill_grid
 data:                        # dataset name -> tables and features (omit for the demo)
-  inspect: {root: s3://bucket/datasets/inspect, features: s3://bucket/features/inspect}
+  inspect: {root: ${RAYPI_DATA}/datasets/inspect, features: ${RAYPI_DATA}/features/inspect}
 defaults: {encoders: [rad_dino, c2l], seeds: [0, 1, 2, 3, 4]}
 grids:
   - {tasks: [readmission], size_picks: [0, -1]}
 resource_overrides: {rad_dino: {needs_big_gpu: true}}
 ```
+
+``${NAME}`` in a data path is replaced by the variable given on the command line
+(``--data-store URI`` gives ``RAYPI_DATA``), else by the environment variable; one that is
+neither is refused, naming it. ``--data NAME=ROOT,FEATURES`` replaces a dataset's entry.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, fields
+import re
+from dataclasses import asdict, fields, replace
 
 import yaml
 
 from raypi import io
 from raypi.sweep.grid import DataSource, Grid, SweepSpec
 
-_TOP = ("name", "data", "defaults", "grids", "resource_overrides")
+_TOP = ("name", "data", "defaults", "grids", "resource_overrides", "random_weights")
+
+
+DATA_STORE_VARIABLE = "RAYPI_DATA"
+"""The variable the study configs' data paths start with (``--data-store``)."""
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value, where: str, variables: dict[str, str]) -> str:
+    """Replace ``${NAME}`` in a data path from ``variables``, else from the environment."""
+
+    def value_of(match) -> str:
+        name = match.group(1)
+        found = variables.get(name) or os.environ.get(name)
+        if not found:
+            how = "--data-store URI" if name == DATA_STORE_VARIABLE else "the variable"
+            raise ConfigError(
+                f"{where}: ${{{name}}} is not set; give {how} or export {name}=URI "
+                "(e.g. s3://your-bucket/raypi)"
+            )
+        return found.rstrip("/")
+
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a path or s3:// URI, got {value!r}")
+    return _VARIABLE.sub(value_of, value)
+
+
+def _data(values: dict, variables: dict[str, str]) -> dict[str, DataSource]:
+    data = {}
+    for name, source in (values.get("data") or {}).items():
+        if not isinstance(source, dict) or set(source) != {"root", "features"}:
+            raise ConfigError(f"data.{name}: expected {{root: …, features: …}}, got {source!r}")
+        root, features = (
+            _absolute(_expand(source[key], f"data.{name}.{key}", variables))
+            for key in ("root", "features")
+        )
+        data[name] = DataSource(root, features)
+    return data
+
+
+def with_data(spec: SweepSpec, overrides: dict[str, tuple[str, str]]) -> SweepSpec:
+    """Return ``spec`` with the given datasets' roots and feature stores replaced.
+
+    Args:
+        spec: The sweep.
+        overrides: Dataset name → ``(root, features)`` (``--data NAME=ROOT,FEATURES``).
+
+    Returns:
+        The spec with absolute local paths.
+    """
+    given = {name: DataSource(_absolute(r), _absolute(f)) for name, (r, f) in overrides.items()}
+    return replace(spec, data={**spec.data, **given})
 
 
 def _absolute(path: str) -> str:
@@ -113,12 +169,20 @@ def _grid(values: dict, where: str = "grids") -> Grid:
     return grid
 
 
-def spec_from_dict(values: dict) -> SweepSpec:
+def _flag(values: dict, name: str) -> bool:
+    value = values.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    return value
+
+
+def spec_from_dict(values: dict, variables: dict[str, str] | None = None) -> SweepSpec:
     """Build a sweep spec from its dict (YAML) form.
 
     Args:
         values: ``name``, ``grids`` and optionally ``defaults``, ``data``,
-            ``resource_overrides``.
+            ``resource_overrides``, ``random_weights``.
+        variables: Values of ``${NAME}`` in data paths (before the environment's).
 
     Returns:
         The spec, with absolute local paths.
@@ -135,10 +199,7 @@ def spec_from_dict(values: dict) -> SweepSpec:
     ):
         raise ConfigError("grids: expected a list of mappings (one per grid block)")
     defaults = dict(values.get("defaults") or {})
-    data = {
-        name: DataSource(_absolute(source["root"]), _absolute(source["features"]))
-        for name, source in (values.get("data") or {}).items()
-    }
+    data = _data(values, variables or {})
     return SweepSpec(
         name=str(values["name"]),
         grids=tuple(
@@ -147,6 +208,7 @@ def spec_from_dict(values: dict) -> SweepSpec:
         ),
         data=data,
         resource_overrides=dict(values.get("resource_overrides") or {}),
+        random_weights=_flag(values, "random_weights"),
     )
 
 
@@ -161,14 +223,16 @@ def spec_to_dict(spec: SweepSpec) -> dict:
         "data": {name: asdict(source) for name, source in spec.data.items()},
         "grids": [{k: plain(v) for k, v in asdict(grid).items()} for grid in spec.grids],
         "resource_overrides": spec.resource_overrides,
+        "random_weights": spec.random_weights,
     }
 
 
-def load_spec(path: str) -> SweepSpec:
+def load_spec(path: str, variables: dict[str, str] | None = None) -> SweepSpec:
     """Read a sweep spec from a YAML file (local or ``s3://``).
 
     Args:
         path: The YAML file.
+        variables: Values of ``${NAME}`` in its data paths (before the environment's).
 
     Returns:
         The spec.
@@ -178,7 +242,7 @@ def load_spec(path: str) -> SweepSpec:
             with the file's path and names the block and field.
     """
     try:
-        return spec_from_dict(yaml.safe_load(io.read_bytes(path)))
+        return spec_from_dict(yaml.safe_load(io.read_bytes(path)), variables)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     except ConfigError as error:

@@ -117,6 +117,9 @@ class SweepSpec:
     resource_overrides: dict[str, dict] = field(default_factory=dict)
     """Encoder name → ``{"gpu_share": float, "needs_big_gpu": bool, "host_memory_gb": float}``
     overriding its hint (``host_memory_gb``: what each of its packs asks Ray for and is held to)."""
+    random_weights: bool = False
+    """Accept features extracted from the random initialisation of encoders that have published
+    weights (``raypi extract --random-weights``); a sweep without it refuses such stores."""
 
     def source(self, dataset: str) -> DataSource:
         """Return the data source of ``dataset``.

@@ -142,7 +142,7 @@ def run_sweep(
     spec = spec.smoke() if smoke_test else spec
     options = options or LaunchOptions()
     out = results_dir(spec.name, storage)
-    from raypi.sweep._inputs import check_features
+    from raypi.sweep._inputs import check_features, random_encoders
 
     with DriverLock(out):  # before anything starts: a second driver stops here
         trials = expand(spec)
@@ -150,12 +150,13 @@ def run_sweep(
         if builds_demo:  # the demo's data and weights first: CPU-bound, and Ray is not needed
             _demo.ensure_demo_data(spec)
         else:  # features that cannot serve the trials stop the sweep before Ray starts
-            check_features(trials)
+            check_features(trials, spec.random_weights)
         cluster.connect(address, dashboard=dashboard)
         if builds_demo:
             _demo.ensure_demo_inputs(spec)
-            check_features(trials)  # before anything is written
-        results.write_sweep_yaml(out, {"sweep": spec_to_dict(spec), "launch": vars(options)})
+            check_features(trials, spec.random_weights)  # before anything is written
+        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options)}
+        results.write_sweep_yaml(out, {**resolved, "random_features": random_encoders(trials)})
         outcome = SweepOutcome(spec.name, out, total=len(trials))
         try:
             _run_stages(spec, trials, out, options, outcome)

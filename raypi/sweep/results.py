@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import yaml
 
-from raypi import io
+from raypi import io, provenance
 from raypi.sweep.grid import TrialConfig
 
 _ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
@@ -45,6 +45,19 @@ def _config_fields() -> list[tuple[str, pa.DataType]]:
 
 CONFIG_COLUMNS = tuple(name for name, _ in _config_fields())
 """Columns that come from the trial config: every ``TrialConfig`` field."""
+
+PROVENANCE_COLUMNS = (
+    "raypi_version",
+    "raypi_commit",
+    "ray_version",
+    "torch_version",
+    "cuda_version",
+    "device_name",
+)
+"""Which code made a trial row (``raypi.provenance``): filled by ``trial_row`` in the process
+that writes it — the trial's worker for a trained trial (``device_name`` its GPU or CPU model),
+the driver for a trial recorded as failed without running (``device_name`` None). Older files
+read them as None."""
 
 TRIALS_SCHEMA = pa.schema(
     [("sweep", pa.string()), ("trial_key", pa.string()), ("config_key", pa.string())]
@@ -68,12 +81,14 @@ TRIALS_SCHEMA = pa.schema(
         ("started_at", pa.timestamp("us", tz="UTC")),
         ("finished_at", pa.timestamp("us", tz="UTC")),
     ]
+    + [(name, pa.string()) for name in PROVENANCE_COLUMNS]
 )
 """``trials.parquet``: one row per trial (status ``ok`` or ``failed`` with its error). Built from
 ``TrialConfig`` so that every setting is a column; ``config_key`` is the key without the seed;
 ``auc_best`` is the validation AUC at the kept epoch, ``select_auc_best`` the selection split's;
 ``bytes_read`` the feature bytes the trial read (a pack's reads are on its first member, 0 on the
-others, so the column sums to the sweep's reads); ``pack_key`` the pack it ran in (None alone)."""
+others, so the column sums to the sweep's reads); ``pack_key`` the pack it ran in (None alone);
+the ``PROVENANCE_COLUMNS`` last."""
 
 LEGACY_DEFAULTS = {
     "dtype": "fp32",
@@ -135,6 +150,7 @@ def trial_row(sweep: str, config: dict, status: str, **values) -> dict:
         config: The trial config's dict form (``TrialConfig.to_dict``).
         status: ``ok`` or ``failed``.
         **values: Other columns (metrics, error, timings, placement); unknown names raise.
+            The provenance columns are filled here (``device_name`` from ``device``).
 
     Returns:
         The row, every column present (missing ones None).
@@ -144,6 +160,7 @@ def trial_row(sweep: str, config: dict, status: str, **values) -> dict:
         raise KeyError(f"not trials columns: {unknown}")
     row = {name: None for name in TRIALS_SCHEMA.names}
     row.update({name: config.get(name) for name in CONFIG_COLUMNS})
+    row.update(provenance.record(values.get("device")))
     row.update(sweep=sweep, trial_key=config["trial_key"], status=status, **values)
     row["config_key"] = config.get("config_key")
     return row
@@ -276,7 +293,15 @@ def read_epochs(results: str) -> pd.DataFrame:
 
 
 def write_sweep_yaml(results: str, resolved: dict) -> None:
-    """Write the resolved sweep config next to the results."""
-    io.write_bytes(
-        io.join(results, "sweep.yaml"), yaml.safe_dump(resolved, sort_keys=False).encode()
-    )
+    """Write the resolved sweep config next to the results, with the driver's provenance.
+
+    Args:
+        results: Results folder.
+        resolved: The resolved config (``sweep``, ``launch``, …); a ``provenance`` entry is
+            added: ``raypi.provenance.record`` of the driver (its GPU, else its CPU).
+    """
+    import torch
+
+    driver = provenance.record("cuda" if torch.cuda.is_available() else "cpu")
+    text = yaml.safe_dump({**resolved, "provenance": driver}, sort_keys=False)
+    io.write_bytes(io.join(results, "sweep.yaml"), text.encode())

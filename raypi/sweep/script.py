@@ -6,6 +6,14 @@ import argparse
 import sys
 
 
+def _data_override(value: str) -> tuple[str, tuple[str, str]]:
+    name, _, paths = value.partition("=")
+    root, _, features = paths.partition(",")
+    if not (name and root and features):
+        raise argparse.ArgumentTypeError(f"expected NAME=ROOT,FEATURES, got {value!r}")
+    return name, (root, features)
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | None) -> None:
     """Add the options every sweep entry point takes.
 
@@ -25,6 +33,16 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         help="run the smallest sweep of the same shape (one of everything, two epochs)",
     )
     parser.add_argument("--address", default=None, help="Ray cluster address, e.g. 'auto'")
+    parser.add_argument(
+        "--data-store", default=None, metavar="URI",
+        help="where the datasets and feature stores are (local or s3://): the value of "
+        "${RAYPI_DATA} in the config's data paths (default: the RAYPI_DATA environment variable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data", type=_data_override, action="append", default=[],
+        metavar="NAME=ROOT,FEATURES",
+        help="dataset root and feature store of dataset NAME, replacing the config's (repeatable)",
+    )  # fmt: skip
     parser.add_argument(
         "--storage",
         default=None,
@@ -119,19 +137,22 @@ def launch_options(args: argparse.Namespace):
     )
 
 
-def checked_spec(path: str):
+def checked_spec(path: str, args: argparse.Namespace | None = None):
     """Return the sweep spec of ``path``, or None after printing why it cannot run.
 
     Args:
         path: The sweep YAML.
+        args: Parsed sweep options: ``--data-store`` and ``--data`` set its data paths.
 
     Returns:
         The spec; None when the file is missing or invalid (the caller exits with 2).
     """
-    from raypi.sweep.config import ConfigError, load_spec
+    from raypi.sweep.config import DATA_STORE_VARIABLE, ConfigError, load_spec, with_data
 
+    store = getattr(args, "data_store", None)
     try:
-        return load_spec(path)
+        spec = load_spec(path, {DATA_STORE_VARIABLE: store} if store else None)
+        return with_data(spec, dict(getattr(args, "data", None) or []))
     except (ConfigError, FileNotFoundError) as error:
         print(f"raypi sweep: {error}", file=sys.stderr)
         return None
@@ -163,7 +184,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     """
     from raypi.sweep.launch import run_sweep
 
-    spec = checked_spec(args.config)
+    spec = checked_spec(args.config, args)
     if spec is None:
         return 2
     if args.dry_run:
@@ -216,7 +237,7 @@ def run_search_from_args(args: argparse.Namespace) -> int:
     """
     from raypi.sweep.search import SearchSpace, run_lambda_search
 
-    spec = checked_spec(args.config)
+    spec = checked_spec(args.config, args)
     if spec is None:
         return 2
     if args.dry_run:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from raypi import cluster
 from raypi.sweep import _demo, launch, results
+from raypi.sweep._inputs import check_features, random_encoders
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
 from raypi.sweep.lock import DriverLock
@@ -82,9 +83,11 @@ def run_lambda_search(
         cluster.connect(address, dashboard=dashboard)
         if prepare_demo:
             _demo.ensure_demo_inputs(spec)
-        first, students = stages(expand(spec))
+        trials = expand(spec)
+        check_features(trials, spec.random_weights)  # random features stop here too
+        first, students = stages(trials)
         resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space)}
-        results.write_sweep_yaml(out, resolved)
+        results.write_sweep_yaml(out, {**resolved, "random_features": random_encoders(trials)})
         outcome = launch.SweepOutcome(spec.name, out, total=len(first))
         try:
             done = launch.done_keys(out, options)
