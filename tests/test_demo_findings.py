@@ -16,7 +16,7 @@ from raypi.data import tables
 from raypi.data.demo import build_demo
 from raypi.encoders import get_encoder
 from raypi.pretrain import pretrain, weights_folder
-from raypi.report.findings import DEMO_FINDINGS, check_claims
+from raypi.report.findings import DEMO_FINDINGS, HOLDS, check_claims
 from raypi.tasks import get_task
 from raypi.train import FitConfig, fit
 from raypi.train.data import FitData
@@ -102,13 +102,13 @@ def test_finding_1_text_far_above_image_on_the_diagnostic_task(features):
     tested = check_claims(trials, [c for c in DEMO_FINDINGS if c.finding == 1])
     assert len(tested) == 1 and tested["n"].iloc[0] == len(SEEDS)
     text = trials.loc[trials["method"] == "text", "value"]
-    print(tested[["Comparison", "Treatment", "Baseline", "p (one-sided)", "Holds"]].to_string())
-    assert tested["holds"].iloc[0], tested.iloc[0].to_dict()
+    print(tested[["Comparison", "Treatment", "Baseline", "p (claim)", "Verdict"]].to_string())
+    assert tested["verdict"].iloc[0] == HOLDS, tested.iloc[0].to_dict()
     assert np.mean(text) > 0.85
 
 
 def test_finding_3_teacher_no_better_than_image_on_the_auxiliary_task(features):
     trials = _trials(features, "demo_auxiliary", [("teacher", IMAGE), ("image", IMAGE)])
     tested = check_claims(trials, [c for c in DEMO_FINDINGS if c.finding == 3])
-    print(tested[["Comparison", "Treatment", "Baseline", "p (one-sided)", "Holds"]].to_string())
-    assert len(tested) == 1 and tested["holds"].iloc[0], tested.iloc[0].to_dict()
+    print(tested[["Comparison", "Treatment", "Baseline", "p (claim)", "Verdict"]].to_string())
+    assert len(tested) == 1 and tested["verdict"].iloc[0] == HOLDS, tested.iloc[0].to_dict()

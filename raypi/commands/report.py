@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="only trials whose column KEY equals VALUE (e.g. lr=1e-4 selection_split=inner); "
         "trials that differ in another setting than the seed are drawn apart, never averaged",
     )
+    parser.add_argument(
+        "--equivalence-margin",
+        type=float,
+        default=0.01,
+        metavar="AUC",
+        help="margin of the findings' 'no gain' claims, tested by a paired equivalence test "
+        "(TOST), in AUC units (default: 0.01 = 1 AUC point)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             args.selection,
             figures=args.figures,
             where=tuple(args.where),
+            margin=args.equivalence_margin,
         )
     except FileNotFoundError as error:
         print(f"raypi report: {error}", file=sys.stderr)

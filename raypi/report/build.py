@@ -14,7 +14,7 @@ from raypi.report._plot import Figure
 from raypi.report._select import SELECTIONS
 from raypi.report.figures import FIGURES, METRICS, render_one, write_table
 from raypi.report.load import Results, load_results
-from raypi.report.stats import CI_METHODS
+from raypi.report.stats import CI_METHODS, DEFAULT_MARGIN
 
 FIGURES_DIR = "figures"
 SELECTION_TEXT = {
@@ -107,23 +107,24 @@ def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_ht
     )
 
 
-def _findings_section(trials, out: str, selection: str, variant: str):
+def _findings_section(trials, out: str, selection: str, variant: str, margin: float):
     """Return the section testing the study's findings, or None when no claim has data."""
     from raypi.report import _select
-    from raypi.report.findings import check_claims, findings_figure, summary_lines
+    from raypi.report._findings_figure import findings_figure
+    from raypi.report.findings import check_claims, summary_lines
 
-    tested = check_claims(_select.with_value(trials, "auc", selection))
+    tested = check_claims(_select.with_value(trials, "auc", selection), margin=margin)
     if tested.empty:
         return None, []
     folder = f"{FIGURES_DIR}/{_settings.label_slug(variant)}" if variant else FIGURES_DIR
-    figure = findings_figure(tested, io.join(out, folder, "findings.png"))
+    figure = findings_figure(tested, io.join(out, folder, "findings.png"), margin)
     block = _figure_block(figure, out, folder)
     body = (
         "<p class='meta'>Each claim of the study that these results can test, tested here on "
         "validation AUC, one paired test per training size over the seeds both arms have. "
-        "Claims are shown holding or not, as measured.</p>"
-        + block
-        + page_html.table_html(figure.table)
+        "Each gets one of three verdicts — holds, does not hold, inconclusive — as measured; "
+        f"a claim of no gain needs an equivalence test (margin ±{100 * margin:g} AUC "
+        "points).</p>" + block + page_html.table_html(figure.table)
     )
     lines = summary_lines(tested)
     section = page_html.Section(
@@ -163,6 +164,7 @@ def build_report(
     selection: str = "study",
     figures: tuple[str, ...] | None = None,
     where: tuple[str, ...] = (),
+    margin: float = DEFAULT_MARGIN,
 ) -> str:
     """Render every figure and table of the study from sweep results into a static report.
 
@@ -176,11 +178,15 @@ def build_report(
         where: ``KEY=VALUE`` conditions on the trials columns; only matching trials are shown.
             Trials that differ in a setting other than the seed are never averaged: each
             setting gets its own set of figures, titled by it.
+        margin: Equivalence margin of the findings' "no gain" claims, in AUC units (0.01 =
+            1 AUC point; ``raypi.report.findings``).
 
     Returns:
         Path of the written ``index.html``; ``findings.json`` beside it lists one line per
         tested finding (see ``raypi.report.findings``).
     """
+    if not 0 < margin < 1:
+        raise ValueError(f"equivalence margin must lie in (0, 1) AUC, got {margin}")
     if ci_method not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci_method!r}; known: {', '.join(CI_METHODS)}")
     if selection not in SELECTIONS:
@@ -195,7 +201,7 @@ def build_report(
     sections, findings = [], []
     for variant, trials in _settings.variants(loaded.trials):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
-        tested, lines = _findings_section(trials, str(out), selection, variant)
+        tested, lines = _findings_section(trials, str(out), selection, variant, margin)
         if tested is not None:
             part.insert(0, tested)
             findings += lines
