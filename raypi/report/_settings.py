@@ -2,7 +2,8 @@
 
 A figure cell (one bar, one point of a curve) is a task, encoder, text encoder, method, head,
 size, λ and τ; its values are one per seed. Every other setting of a trial (learning rate,
-epochs, views, dtype, the protocol, …) must be the same across the seeds of a cell. Where
+epochs, views, dtype, the protocol, the self-distillation teacher, the feature store's
+settings, …) must be the same across the seeds of a cell. Where
 results of several settings meet, the report draws each setting as its own set of figures
 (``variants``) and a figure builder refuses to pool them (``check_not_pooled``).
 """
@@ -17,8 +18,12 @@ CELL = (col.TASK, col.ENCODER, col.TEXT_ENCODER, col.METHOD, col.HEAD, col.SIZE,
 """What tells figure cells apart (figures and ablations vary these)."""
 
 _NOT_SETTINGS = {*CELL, col.SEED, col.TEACHER_KEY, col.DATASET, "dataset_root", "features"}
-SETTINGS = tuple(name for name in col.CONFIG_COLUMNS if name not in _NOT_SETTINGS)
-"""Every other setting of a trial: one value per cell, or the results are not comparable."""
+SETTINGS = (
+    *(name for name in col.CONFIG_COLUMNS if name not in _NOT_SETTINGS),
+    *col.STORE_COLUMNS,
+)
+"""Every other setting of a trial — its config's and its feature store's (views stored, tokens,
+pooling, text length, weights): one value per cell, or the results are not comparable."""
 
 
 class PooledSettingsError(ValueError):
@@ -130,3 +135,14 @@ def label_slug(label: str) -> str:
     """Return a file-name-safe form of a variant label (``lr-0.001_selection_split-inner``)."""
     cleaned = label.replace(" = ", "-").replace(", ", "_")
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in cleaned)
+
+
+def arms(trials: pd.DataFrame) -> pd.DataFrame:
+    """Return the trials that are arms of a figure (independent teachers left out).
+
+    An independent self-distillation teacher is an image-only model with its own
+    ``init_seed``, trained only to teach; it is no arm of the study's figures.
+    """
+    if col.INIT_SEED not in trials:
+        return trials
+    return trials[trials[col.INIT_SEED].isna()]

@@ -15,6 +15,7 @@ from raypi.report._select import SELECTIONS
 from raypi.report.figures import FIGURES, METRICS, render_one, write_table
 from raypi.report.load import Results, load_results
 from raypi.report.stats import CI_METHODS, DEFAULT_MARGIN
+from raypi.train.config import TEXT_ONLY_MODEL
 
 FIGURES_DIR = "figures"
 SELECTION_TEXT = {
@@ -97,8 +98,9 @@ def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_ht
         m: page_html.table_html(tables.text_vs_image(trials, m, selection), empty) for m in METRICS
     }
     body = (
-        "<p class='meta'>Text-only model (report features) against the best image-only "
-        "backbone at the same training size; mean (sd) across seeds, in percent.</p>"
+        "<p class='meta'>Text-only model against the best image-only backbone at the same "
+        "training size; mean (sd) across seeds, in percent. The text-only model is "
+        f"{page_html.escape(TEXT_ONLY_MODEL)}.</p>"
     )
     return page_html.Section(
         _anchor("text-vs-image", variant),
@@ -199,7 +201,7 @@ def build_report(
     if where:
         loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
     sections, findings = [], []
-    for variant, trials in _settings.variants(loaded.trials):
+    for variant, trials in _settings.variants(_settings.arms(loaded.trials)):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
         tested, lines = _findings_section(trials, str(out), selection, variant, margin)
         if tested is not None:
