@@ -6,8 +6,8 @@ import argparse
 import sys
 
 # Kept here so that `raypi --help` does not import matplotlib; a test checks it matches.
-FIGURE_NAMES = ("sample_efficiency", "distillation", "paired", "heads", "tau", "text_encoder",
-                "lambda")  # fmt: skip
+FIGURE_NAMES = ("sample_efficiency", "distillation", "paired", "teacher_student", "per_seed",
+                "heads", "tau", "text_encoder", "lambda")  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

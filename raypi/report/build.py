@@ -135,6 +135,21 @@ def _findings_section(trials, out: str, selection: str, variant: str, margin: fl
     return section, [f"{variant}: {line}" if variant else line for line in lines]
 
 
+def _protocol_section(
+    results: Results, selection: str, ci_method: str, margin: float
+) -> page_html.Section:
+    """Return the section saying how the results were obtained and are reported."""
+    lines = [
+        f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
+        *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in results.sweeps),
+        f"Text-only model: {TEXT_ONLY_MODEL}.",
+        f"A claim of no gain holds only on a paired equivalence test (TOST) with a margin of "
+        f"±{100 * margin:g} AUC points; a claim of a gain on a one-sided paired t-test.",
+    ]
+    body = "".join(f"<p class='meta'>{page_html.escape(line)}</p>" for line in lines)
+    return page_html.Section("protocol", "Protocol", body)
+
+
 def _overview(results: Results) -> page_html.Section:
     body = page_html.table_html(tables.overview(results))
     if results.duplicates:
@@ -201,17 +216,18 @@ def build_report(
     if where:
         loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
     sections, findings = [], []
-    for variant, trials in _settings.variants(_settings.arms(loaded.trials)):
+    for index, (variant, trials) in enumerate(_settings.variants(_settings.arms(loaded.trials))):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
-        tested, lines = _findings_section(trials, str(out), selection, variant, margin)
-        if tested is not None:
-            part.insert(0, tested)
-            findings += lines
         # The text-only table reads best beside the distillation results.
         after = names.index("paired") + 1 if "paired" in names else len(part)
         part.insert(after, _text_section(trials, selection, variant))
-        sections += part
-    sections.insert(0, _overview(loaded))
+        tested, lines = _findings_section(trials, str(out), selection, variant, margin)
+        findings += lines
+        head = [tested] if tested is not None else []
+        if index == 0:  # the report opens with the findings and the protocol they rest on
+            head.append(_protocol_section(loaded, selection, ci_method, margin))
+        sections += head + part
+    sections.append(_overview(loaded))
     failures = tables.failures(loaded.trials)
     sections.append(
         page_html.Section(
@@ -222,11 +238,7 @@ def build_report(
     )
     sections.append(_configs(loaded))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    meta = [
-        f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}",
-        f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
-        *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in loaded.sweeps),
-    ]
+    meta = [f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}"]
     if where:
         meta.append(f"Only trials with {' and '.join(where)}.")
     index = io.join(str(out), "index.html")
