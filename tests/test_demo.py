@@ -1,8 +1,8 @@
 import argparse
-from dataclasses import replace
 import hashlib
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,11 +13,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from raypi.commands import demo_data as demo_data_command
-from raypi.data import tables
-from raypi.data._iu_reports import load_reports
-from raypi.data import _demo_draw
+from raypi.data import _demo_draw, tables
 from raypi.data._demo_draw import HIDDEN_SIGNS
 from raypi.data._demo_pretrain import pretrain_root
+from raypi.data._iu_reports import load_reports
 from raypi.data.demo import _scene, build_demo, draw_tables
 from raypi.splits import find_leaks, split_frames, split_task
 from raypi.tasks import get_task, list_tasks
