@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from raypi import io
 
     findings = io.join(str(args.out), "findings.json")
-    for line in io.read_json(findings)["findings"] if io.exists(findings) else []:
+    lines = io.read_json(findings) if io.exists(findings) else {}
+    for line in [*lines.get("findings", []), *lines.get("probe", [])]:
         print(line)
     print(index)
     return 0

@@ -150,6 +150,28 @@ def _protocol_section(
     return page_html.Section("protocol", "Protocol", body)
 
 
+def _probe_section(trials: pd.DataFrame) -> tuple[page_html.Section | None, list[str]]:
+    """Return the demo probe's section and lines (None without demo trials to probe)."""
+    from raypi.report.probe import probe_lines, probe_table
+
+    try:
+        table = probe_table(trials)
+    except (OSError, ValueError) as error:  # the demo's tables or features are not at hand
+        note = f"The probe could not read the demo's tables or features: {error}"
+        return page_html.Section("probe", "What the image encoders see", f"<p>{note}</p>"), []
+    if table.empty:
+        return None, []
+    shown = table.assign(**{c: table[c].map(lambda v: f"{v:.2f}") for c in table.columns[1:4]})
+    body = (
+        "<p class='meta'>Linear probes of the demo's known causes from each image encoder's "
+        "frozen features (first token and token mean, unaugmented view), cross-validated over "
+        "5 patient-grouped folds; raw pixels show what the image holds at all. A student learns "
+        "only what these features hold of what its teacher knows (the hidden groups, for the "
+        "prognostic task).</p>" + page_html.table_html(shown)
+    )
+    return page_html.Section("probe", "What the image encoders see", body), probe_lines(table)
+
+
 def _overview(results: Results) -> page_html.Section:
     body = page_html.table_html(tables.overview(results))
     if results.duplicates:
@@ -215,7 +237,7 @@ def build_report(
     loaded = load_results([str(path) for path in results])
     if where:
         loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
-    sections, findings = [], []
+    sections, findings, probed = [], [], []
     for index, (variant, trials) in enumerate(_settings.variants(_settings.arms(loaded.trials))):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
         # The text-only table reads best beside the distillation results.
@@ -226,6 +248,8 @@ def build_report(
         head = [tested] if tested is not None else []
         if index == 0:  # the report opens with the findings and the protocol they rest on
             head.append(_protocol_section(loaded, selection, ci_method, margin))
+            probe, probed = _probe_section(loaded.trials)
+            head += [probe] if probe is not None else []
         sections += head + part
     sections.append(_overview(loaded))
     failures = tables.failures(loaded.trials)
@@ -243,5 +267,5 @@ def build_report(
         meta.append(f"Only trials with {' and '.join(where)}.")
     index = io.join(str(out), "index.html")
     io.write_bytes(index, page_html.page("raypi report", meta, sections).encode())
-    io.write_json(io.join(str(out), "findings.json"), {"findings": findings})
+    io.write_json(io.join(str(out), "findings.json"), {"findings": findings, "probe": probed})
     return index
