@@ -2,6 +2,7 @@ import argparse
 import hashlib
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from raypi.commands import demo_data as demo_data_command
-from raypi.data import tables
+from raypi.data import _demo_draw, tables
+from raypi.data._demo_draw import HIDDEN_SIGNS
+from raypi.data._demo_pretrain import pretrain_root
 from raypi.data._iu_reports import load_reports
-from raypi.data.demo import build_demo, draw_tables
+from raypi.data.demo import _scene, build_demo, draw_tables
 from raypi.splits import find_leaks, split_frames, split_task
 from raypi.tasks import get_task, list_tasks
 
@@ -103,7 +106,7 @@ def test_patients_share_age_and_have_several_images(large):
     per_patient = frame.groupby("patient_id")
     assert (per_patient.size() > 1).mean() == pytest.approx(0.4, abs=0.06)
     assert (per_patient["gt_age"].agg(np.ptp) <= 4.0).all()
-    # 1,680 negatives come from ~3,550 reports without reuse; 720 positives from ~375 reports
+    # 1,920 negatives come from ~3,550 reports without reuse; 480 positives from ~375 reports
     # are each used once before any is used twice.
     negative = labels["demo_diagnostic"] == 0
     assert frame.loc[negative, "report_uid"].is_unique
@@ -120,7 +123,7 @@ def test_diagnostic_label_is_in_the_report(large):
     text = frame["report"].str.lower()
     rule = text.map(lambda t: bool(KEYWORD.search(t)) and not NEGATED.search(t))
     assert (rule.to_numpy() == labels["demo_diagnostic"]).mean() > 0.9
-    assert labels["demo_diagnostic"].mean() == pytest.approx(0.3, abs=0.01)
+    assert labels["demo_diagnostic"].mean() == pytest.approx(0.2, abs=0.01)
 
 
 def test_label_information_in_report_text(large):
@@ -131,20 +134,59 @@ def test_label_information_in_report_text(large):
     prognostic = _cv_auc(words, labels["demo_prognostic"])
     assert diagnostic > 0.9
     assert auxiliary < 0.58  # age is not in the report
-    assert prognostic > 0.75
+    assert 0.6 < prognostic < 0.8  # the study's prognostic text-only AUCs are 57-76
 
 
-def test_report_holds_more_of_prognosis_than_image(large):
+def test_report_holds_more_of_prognosis_than_image_and_targets_stay_soft(large):
     frame, labels = large
-    # Everything the image depends on, measured exactly: an upper bound for any image model.
+    # What the image shows plainly (findings, age), measured exactly, against what a teacher
+    # reading the report besides knows: the hidden groups the image shows only as faint signs.
     visible = frame[["gt_cardiomegaly", "gt_effusion", "gt_opacity", "gt_nodule"]].astype(float)
-    visible = visible.assign(age=(frame["gt_age"] - 55) / 20, haze=frame["gt_haze"] * 5)
-    words = CountVectorizer(min_df=3, binary=True).fit_transform(frame["report"])
+    visible = visible.assign(age=(frame["gt_age"] - 55) / 20)
     image_auc = _cv_auc(visible.to_numpy(), labels["demo_prognostic"])
-    text_auc = _cv_auc(words, labels["demo_prognostic"])
-    assert text_auc > image_auc + 0.05
-    assert image_auc > 0.6  # the image still carries some signal to distill into
+    teacher = visible.assign(hidden=frame["gt_hidden"]).to_numpy()
+    assert _cv_auc(teacher, labels["demo_prognostic"]) > image_auc + 0.05
+    assert image_auc > 0.6  # the image still carries some signal of its own
     assert _cv_auc(visible.to_numpy(), labels["demo_auxiliary"] == 2) > 0.9
+    # The label is drawn with a spread given the report: a hidden group makes a poor outcome
+    # likely, not certain (the old design had P >= 0.98, near-hard teacher targets).
+    poor = labels["demo_prognostic"][frame["gt_hidden"].to_numpy() > 0].mean()
+    assert 0.6 < poor < 0.9
+
+
+def test_pretraining_draw_is_disjoint_from_every_task(built):
+    root, summary = built
+    pre_root = pretrain_root(root)
+    pre = tables.read_dataset(pre_root)
+    assert summary["pretrain_images"] == len(pre) == 240
+    dataset = tables.read_dataset(root)
+    for name in TASKS:
+        task = tables.read_task(root, name, dataset)
+        for seed in range(3):  # every split's training and validation patients
+            split = split_task(task, get_task(name), seed=seed)
+            ids = set(split.train_ids) | set(split.val_ids)
+            rows = dataset[dataset["image_id"].isin(ids)]
+            assert not set(rows["patient_id"]) & set(pre["patient_id"])
+            assert not set(rows["image_id"]) & set(pre["image_id"])
+            assert not set(rows["report_uid"]) & set(pre["report_uid"])
+            assert not set(rows["report"]) & set(pre["report"])
+    assert tables.read_meta(pre_root)["tasks"] == []
+    assert "Cardiomegaly" in "; ".join(pre["mesh"])  # aligned pre-training sees the finding
+
+
+def test_hidden_groups_are_local_signs_not_a_global_shift(built):
+    root, _ = built
+    dataset = tables.read_dataset(root)
+    assert "gt_haze" not in dataset
+    groups = dataset["gt_hidden_groups"].str.split("; ").map(lambda g: [x for x in g if x])
+    assert (groups.map(len) == dataset["gt_hidden"]).all()
+    scene = _scene(dataset.iloc[0])
+    with_signs = replace(scene, hidden=HIDDEN_SIGNS)
+    plain = _demo_draw.draw(replace(scene, hidden=()), np.random.default_rng(1)).astype(float)
+    marked = _demo_draw.draw(with_signs, np.random.default_rng(1)).astype(float)
+    changed = np.abs(marked - plain) > 0
+    assert 0.002 < changed.mean() < 0.05  # a few small marks, not the lung fields
+    assert abs(marked.mean() - plain.mean()) < 1.0  # no global brightness change
 
 
 def test_image_shows_findings_and_age(built):

@@ -63,7 +63,10 @@ def test_html_has_every_section_and_the_run_facts(report):
         "Sample efficiency",
         "Distillation",
         "Paired differences",
+        "Teacher vs student per seed (Fig. 11)",
+        "Per-seed AUCs with and without distillation (Figs. 12–13)",
         "Text-only vs image-only",
+        "Protocol",
         "λ search",
         "Failures (2)",
         "Sweep configurations",
@@ -73,7 +76,7 @@ def test_html_has_every_section_and_the_run_facts(report):
     assert "synthetic: true" in text  # sweep.yaml is shown
     assert "Readmission" in text and "RAD-DINO" in text  # readable labels
     assert "could not be rendered" not in text
-    assert len(list((report.parent / "figures").glob("*.png"))) == 14
+    assert len(list((report.parent / "figures").glob("*.png"))) == 18
 
 
 def test_report_command_builds_and_prints_the_index(report, tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_bad_where_exits_2_and_names_the_column(tmp_path, capsys):
     paths = _two_sweeps(tmp_path)
     args = argparse.Namespace(
         results=list(paths), out=str(tmp_path / "o"), ci="t", selection="study",
-        figures=["distillation"], where=["learning=1"],
+        figures=["distillation"], where=["learning=1"], equivalence_margin=0.01,
     )  # fmt: skip
     assert report_command.run(args) == 2
     assert "no column 'learning'" in capsys.readouterr().err

@@ -75,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("--seed", type=int, default=0, help="seed of the balancing order")
     inspect.add_argument("--resolution", type=int, default=512, help="DRR pixels per side")
     inspect.add_argument(
+        "--balance",
+        choices=("patients", "images"),
+        default="patients",
+        help="balance each task by subsampling whole majority-class patients (the study's, "
+        "default) or single images",
+    )
+    inspect.add_argument(
         "--cpus-per-volume", type=float, default=1.0, help="CPUs Ray reserves per Plastimatch call"
     )
     inspect.add_argument(
@@ -118,6 +125,7 @@ def _inspect(args: argparse.Namespace) -> dict:
 
     options = InspectOptions(
         seed=args.seed,
+        balance=args.balance,
         drr=DrrSettings(resolution=args.resolution),
         num_cpus_per_volume=args.cpus_per_volume,
         address=args.address,

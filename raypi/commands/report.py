@@ -6,8 +6,8 @@ import argparse
 import sys
 
 # Kept here so that `raypi --help` does not import matplotlib; a test checks it matches.
-FIGURE_NAMES = ("sample_efficiency", "distillation", "paired", "heads", "tau", "text_encoder",
-                "lambda")  # fmt: skip
+FIGURE_NAMES = ("sample_efficiency", "distillation", "paired", "teacher_student", "per_seed",
+                "heads", "tau", "text_encoder", "lambda")  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="only trials whose column KEY equals VALUE (e.g. lr=1e-4 selection_split=inner); "
         "trials that differ in another setting than the seed are drawn apart, never averaged",
     )
+    parser.add_argument(
+        "--equivalence-margin",
+        type=float,
+        default=0.01,
+        metavar="AUC",
+        help="margin of the findings' 'no gain' claims, tested by a paired equivalence test "
+        "(TOST), in AUC units (default: 0.01 = 1 AUC point)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             args.selection,
             figures=args.figures,
             where=tuple(args.where),
+            margin=args.equivalence_margin,
         )
     except FileNotFoundError as error:
         print(f"raypi report: {error}", file=sys.stderr)
@@ -90,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from raypi import io
 
     findings = io.join(str(args.out), "findings.json")
-    for line in io.read_json(findings)["findings"] if io.exists(findings) else []:
+    lines = io.read_json(findings) if io.exists(findings) else {}
+    for line in [*lines.get("findings", []), *lines.get("probe", [])]:
         print(line)
     print(index)
     return 0

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 SIZE = 256
-HAZE_LEVELS = 60.0
-"""Gray levels a full haze (1.0) lightens the lung fields by. It was 22: one hidden group
-(+0.1 haze) then lightened the lungs by ~2 levels, below the exposure jitter (±15 %), and
-image-only models of the prognostic task sat at chance (AUC 0.53-0.55 with the demo encoders,
-against 0.75 for an oracle reading the haze) — no trace left to distill into."""
+SIGN_LEVELS = 34.0
+"""Gray levels of a hidden group's local sign at full strength (each drawn at 60-100 % of it).
+Earlier versions drew the hidden groups as one global haze of the lung fields: a shift of a few
+gray levels, the size of the exposure jitter and exactly what a brightness/contrast
+augmentation teaches an encoder to ignore. A local sign is a small structure: it survives
+shifts and global exposure or contrast changes, and stays faint (a thin line or a few spots,
+~1 pixel at the encoders' 64-pixel input) so the image carries it weakly."""
+HIDDEN_SIGNS = ("atelectasis", "congestion", "airspace", "obstructive", "vascular", "other")
+"""The report-only term groups of ``raypi.data.demo.HIDDEN_TERMS``, each with its own sign."""
 _YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE  # coordinates in [0, 1)
 
 
@@ -29,8 +33,8 @@ class Scene:
     """One to three large airspace opacities in the lungs."""
     nodule: bool
     """One or two small dense nodules."""
-    haze: float
-    """Diffuse lung haze (0 = none): the image's faint trace of report-only severity."""
+    hidden: tuple[str, ...] = ()
+    """Report-only term groups present (``HIDDEN_SIGNS``): each drawn as its faint local sign."""
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
@@ -103,6 +107,44 @@ def _findings(scene: Scene, rng, cx, cy, width, boxes, lungs) -> np.ndarray:
     return image
 
 
+def _line(x0, y0, x1, y1, width: float) -> np.ndarray:
+    """A straight band of half-width ``width`` (unit coordinates) from (x0, y0) to (x1, y1)."""
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((_XX - x0) * dx + (_YY - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    return np.hypot(_XX - (x0 + t * dx), _YY - (y0 + t * dy)) <= width
+
+
+def _sign(group: str, rng, cx, cy, width, boxes, lungs) -> np.ndarray:
+    """One hidden group's faint local sign (the radiological sign its terms go with)."""
+    side = boxes[int(rng.integers(2))]
+    left, base = side[0] - side[2], side[1] + 0.6 * side[3]
+    if group == "atelectasis":  # a plate-like horizontal band above one lung base
+        y = base - float(rng.uniform(0.0, 0.06))
+        mark = _line(side[0] - 0.6 * side[2], y, side[0] + 0.6 * side[2], y + 0.01, 0.006)
+    elif group == "congestion":  # Kerley B lines: short horizontal strokes at the periphery
+        edge = left + 0.02 if side[0] < cx else side[0] + side[2] - 0.07
+        mark = np.zeros_like(lungs)
+        for k in range(4):
+            y = base - 0.03 * k
+            mark |= _line(edge, y, edge + 0.05, y, 0.004)
+    elif group == "airspace":  # a cluster of small patchy spots
+        ox, oy = _point_in(side, rng)
+        mark = np.zeros_like(lungs)
+        for _ in range(5):
+            px, py = ox + rng.normal(0, 0.025), oy + rng.normal(0, 0.025)
+            mark |= _ellipse(px, py, 0.008, 0.008)
+    elif group == "obstructive":  # an apical bulla: a thin-walled ring near the lung apex
+        ox, oy = side[0] + rng.normal(0, 0.02), side[1] - 0.6 * side[3]
+        mark = _ellipse(ox, oy, 0.04, 0.035) & ~_ellipse(ox, oy, 0.032, 0.027)
+    elif group == "vascular":  # calcification along the descending aorta, left of the spine
+        x = cx - 0.06
+        mark = _line(x, cy - 0.05, x - 0.005, cy + 0.12, 0.005)
+    else:  # devices and the rest: a thin tube from the neck into the chest
+        x = cx + float(rng.uniform(0.04, 0.08))
+        mark = _line(x, 0.02, x - 0.02, cy + 0.05, 0.005)
+    return mark * SIGN_LEVELS * float(rng.uniform(0.6, 1.0))
+
+
 def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """Draw one radiograph.
 
@@ -120,7 +162,7 @@ def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     image += _ellipse(cx, cy + 0.06, 0.46 * width, 0.5) * 85.0  # soft tissue of the trunk
     boxes = _lung_boxes(cx, cy, width)
     lungs = _ellipse(*boxes[0]) | _ellipse(*boxes[1])
-    image -= lungs * (60.0 - HAZE_LEVELS * scene.haze)
+    image -= lungs * 60.0
     image += _ribs(cy, aging, lungs, float(rng.uniform(0, 2 * np.pi)))
     image += _spine(cx, aging, float(rng.choice([-0.06, 0.06])))
     image += _aortic_knob(cx, cy, aging)
@@ -129,5 +171,8 @@ def draw(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     heart = _ellipse(cx + 0.03, cy + 0.17, heart_rx, 0.13 + 0.1 * (ctr - 0.42))
     image += _soft(heart & (_YY < cy + 0.3), rng, 75.0)
     image += _findings(scene, rng, cx, cy, width, boxes, lungs)
+    signs = np.random.default_rng(int(rng.integers(2**63)))  # the rest of X is drawn alike
+    for group in scene.hidden:
+        image += _sign(group, signs, cx, cy, width, boxes, lungs)
     image = image * rng.uniform(0.85, 1.15) + rng.normal(0, 6.0, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)

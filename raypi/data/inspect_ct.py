@@ -6,8 +6,12 @@ Tasks (labels read through the one mapping of ``_inspect_layout``):
 - ``ph_12month`` from ``12_month_PH`` and ``readmission`` from ``12_month_readmission``:
   censored rows removed;
 
-then each is balanced by subsampling the majority class (negatives, in practice) to the size of
-the minority, in a seeded hash order of ``image_id`` — the same images on every run and machine.
+then each is balanced to as many majority-class images (negatives, in practice) as minority ones.
+``balance="patients"`` (the default, the study's: "balancing it by subsampling the number of
+patients that did not experience the event") keeps every image of each patient with a minority
+image and adds majority-only patients whole, in a seeded hash order of ``patient_id``, until the
+majority images reach the minority's count; ``balance="images"`` subsamples majority images
+one by one in a seeded hash order of ``image_id``. Either is the same on every run and machine.
 
 Images are DRRs (``_drr``), rendered by a resumable Ray Data job (``_drr_job``) into
 ``out/images/<image_id>.jpg``; only images of at least one task are rendered. A volume whose DRR
@@ -41,6 +45,8 @@ RULES = {
     "the majority",
     "pulmonary_embolism": "pe_positive_nlp: balanced by seeded subsampling of the majority",
 }
+BALANCES = ("patients", "images")
+"""How the majority class is subsampled: whole patients (the study's) or single images."""
 MAX_ROUNDS = 5
 
 
@@ -50,6 +56,8 @@ class InspectOptions:
 
     seed: int = 0
     """Seed of the balancing order."""
+    balance: str = "patients"
+    """``patients`` (the study's: majority-only patients subsampled whole) or ``images``."""
     drr: _drr.DrrSettings = field(default_factory=_drr.DrrSettings)
     """DRR geometry and JPEG encoding."""
     num_cpus_per_volume: float = 1.0
@@ -57,6 +65,10 @@ class InspectOptions:
     address: str | None = field(default=None, compare=False)
     """Ray cluster that renders the DRRs (``auto``, ``ray://…``); a local Ray when None. How
     the build runs, not what it builds: not part of the build's recorded choices."""
+
+    def __post_init__(self) -> None:
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {BALANCES}, got {self.balance!r}")
 
 
 def _usable_studies(root: Path, studies: pd.DataFrame, drops: Drops) -> pd.DataFrame:
@@ -85,17 +97,22 @@ def _usable_studies(root: Path, studies: pd.DataFrame, drops: Drops) -> pd.DataF
     return studies[~missing].reset_index(drop=True)
 
 
-def balanced_task(studies: pd.DataFrame, label: str, seed: int) -> tuple[pd.DataFrame, Drops]:
-    """Select one task's rows: positives/negatives only, majority subsampled to the minority.
+def balanced_task(
+    studies: pd.DataFrame, label: str, seed: int, balance: str = "patients"
+) -> tuple[pd.DataFrame, Drops]:
+    """Select one task's rows: positives/negatives only, the majority subsampled to the minority.
 
     Args:
         studies: Usable studies with the label's outcome column.
         label: Outcome column (``"pe"``, ``"ph_12month"``, ``"readmission_12month"``).
         seed: Seed of the subsampling order.
+        balance: ``patients`` (whole majority-only patients) or ``images`` (see the module).
 
     Returns:
         ``(table, drops)``; table has image_id, patient_id, label (1 = positive).
     """
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}, got {balance!r}")
     drops = Drops()
     outcome = studies[label]
     drops.add("censored", studies.loc[outcome == "censored", "image_id"])
@@ -103,15 +120,35 @@ def balanced_task(studies: pd.DataFrame, label: str, seed: int) -> tuple[pd.Data
     known = studies[outcome.isin(["positive", "negative"])].assign(
         label=lambda frame: (frame[label] == "positive").astype("int64")
     )
-    counts = known["label"].value_counts()
-    keep = int(counts.min()) if len(counts) == 2 else 0
-    kept = []
-    for value in (0, 1):
-        ordered = deterministic_order(known[known["label"] == value], "image_id", seed)
-        kept.append(ordered.head(keep))
-        drops.add("balancing: majority class subsampled", ordered["image_id"].iloc[keep:])
-    table = pd.concat(kept)[["image_id", "patient_id", "label"]].astype({"patient_id": str})
+    known = known.astype({"patient_id": str})
+    pick = _by_patients if balance == "patients" else _by_images
+    table = pick(known, seed) if known["label"].nunique() == 2 else known.head(0)
+    dropped = known.loc[~known["image_id"].isin(table["image_id"]), "image_id"]
+    drops.add(f"balancing: majority class subsampled by {balance[:-1]}", dropped)
+    table = table[["image_id", "patient_id", "label"]]
     return table.sort_values("image_id").reset_index(drop=True), drops
+
+
+def _by_images(known: pd.DataFrame, seed: int) -> pd.DataFrame:
+    keep = int(known["label"].value_counts().min())
+    ordered = [deterministic_order(known[known["label"] == v], "image_id", seed) for v in (0, 1)]
+    return pd.concat([frame.head(keep) for frame in ordered])
+
+
+def _by_patients(known: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every image of patients with a minority image; majority-only patients added whole."""
+    counts = known["label"].value_counts()
+    minority = int(counts.idxmin()) if counts.iloc[0] != counts.iloc[-1] else 1
+    has_minority = known.groupby("patient_id")["label"].transform(lambda s: (s == minority).any())
+    kept = known[has_minority]
+    wanted = int((kept["label"] == minority).sum()) - int((kept["label"] != minority).sum())
+    others = known[~has_minority]
+    patients = deterministic_order(others[["patient_id"]].drop_duplicates(), "patient_id", seed)
+    sizes = others.groupby("patient_id").size().reindex(patients["patient_id"])
+    # The fewest patients, in the seeded order, whose images reach the wanted count.
+    take = int((sizes.cumsum().shift(fill_value=0) < wanted).sum()) if wanted > 0 else 0
+    chosen = set(patients["patient_id"].head(take))
+    return pd.concat([kept, others[others["patient_id"].isin(chosen)]])
 
 
 def _tasks_with_drrs(studies: pd.DataFrame, out: str, options: InspectOptions, drops: Drops):
@@ -120,7 +157,8 @@ def _tasks_with_drrs(studies: pd.DataFrame, out: str, options: InspectOptions, d
     for _ in range(MAX_ROUNDS):
         usable = studies[~studies["image_id"].isin(failed)]
         built = {
-            task: balanced_task(usable, label, options.seed) for task, label in TASK_LABELS.items()
+            task: balanced_task(usable, label, options.seed, options.balance)
+            for task, label in TASK_LABELS.items()
         }
         needed = sorted(set().union(*(set(table["image_id"]) for table, _ in built.values())))
         volumes = dict(zip(studies["image_id"], studies["volume"]))

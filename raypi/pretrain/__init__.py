@@ -1,8 +1,9 @@
 """Pre-train the demo's tiny encoders on the demo's own data, in plain PyTorch (no sweep).
 
 The study's encoders were pre-trained by their authors on chest radiographs and reports
-(MIMIC-CXR among them); the demo's are pre-trained here, the same way, on the demo dataset's
-images and reports (never its labels), one per family of the study:
+(MIMIC-CXR among them); the demo's are pre-trained here, the same way, on the demo's separate
+pre-training draw (``raypi.data._demo_pretrain``: other patients, reports the tasks do not use;
+never a label, an image or a report any trial trains or validates on), one per family:
 
 =================  ==========================================  ============================
 encoder            objective (family)                          saved as (read by)
@@ -54,7 +55,8 @@ def pretrain(
     """Pre-train demo encoders and write their weights (replacing what is there).
 
     Args:
-        dataset_root: The demo dataset (``raypi demo-data``).
+        dataset_root: The demo dataset (``raypi demo-data``); the encoders learn from its
+            pre-training draw (built here where missing).
         encoders: Names from ``RECIPES`` (all when None); ``demo_bert`` is built first when a
             CLIP encoder needs it and it is missing.
         seed: Seed of every recipe; the same seed and data give the same weights.
@@ -64,6 +66,7 @@ def pretrain(
     Returns:
         Encoder → the ``pretrain.json`` record written.
     """
+    from raypi.data._demo_pretrain import ensure_pretrain_draw
     from raypi.encoders import get_encoder
     from raypi.pretrain._common import data_identity, load_images, load_reports, write_outcome
     from raypi.pretrain.image import pretrain_clip, pretrain_ssl
@@ -76,17 +79,18 @@ def pretrain(
         raise ValueError(f"no pre-training recipe for {unknown}; known: {sorted(recipes)}")
     from raypi.pretrain._common import read_record
 
-    data = data_identity(dataset_root)
+    source = ensure_pretrain_draw(dataset_root)
+    data = data_identity(source)
     records, images = {}, {}
     for name in sorted(names, key=list(recipes).index):
         recipe, started = recipes[name], time.perf_counter()
         spec = get_encoder(name)
         if recipe.objective == "mlm":
-            outcome = pretrain_bert(load_reports(dataset_root), seed, recipe)
+            outcome = pretrain_bert(load_reports(source), seed, recipe)
         else:
             key = spec.preprocessing
             if key not in images:
-                images[key] = load_images(dataset_root, spec.preprocess, name)
+                images[key] = load_images(source, spec.preprocess, name)
             if recipe.objective == "simclr":
                 outcome = pretrain_ssl(images[key], seed, recipe)
             else:
@@ -95,7 +99,7 @@ def pretrain(
                     records |= pretrain(dataset_root, [text], seed=seed, home=home, recipes=recipes)
                 text_folder = str(weights_folder(text, home))
                 outcome = pretrain_clip(
-                    images[key], load_reports(dataset_root), text_folder, seed, recipe
+                    images[key], load_reports(source), text_folder, seed, recipe
                 )
         extra = {}
         if recipe.objective == "clip":  # stale once its text encoder changes
@@ -126,9 +130,10 @@ def ensure_pretrained(
     Returns:
         The encoders that were (re)built.
     """
+    from raypi.data._demo_pretrain import ensure_pretrain_draw
     from raypi.pretrain._common import data_identity
 
-    data = data_identity(dataset_root)
+    data = data_identity(ensure_pretrain_draw(dataset_root))
     built = []
     # In recipe order, each checked after what it reads was rebuilt (CLIP after its text).
     for name in sorted((n for n in encoders if n in RECIPES), key=list(RECIPES).index):

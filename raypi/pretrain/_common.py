@@ -50,7 +50,7 @@ def data_identity(dataset_root: str) -> dict:
     from raypi.data import tables
 
     meta = tables.read_meta(dataset_root)
-    return {key: meta.get(key) for key in ("name", "n", "seed")}
+    return {key: meta.get(key) for key in ("name", "n", "seed", "design")}
 
 
 def write_outcome(

@@ -10,8 +10,10 @@
   BiomedCLIP (``open_clip_config.json`` + ``open_clip_pytorch_model.bin`` holding ``visual.*``,
   ``text.*`` and ``logit_scale``), read by ``raypi.encoders.clip.load_open_clip_folder``.
 
-The augmentations keep what the demo's tasks depend on (heart width relative to the thorax,
-rib and spine density, the lung fields): small shifts, exposure and contrast jitter, noise.
+Both recipes use the same augmentations (``recipes.AUGMENT``): small shifts, exposure and
+contrast jitter, noise. They keep what the demo's tasks depend on — heart width relative to the
+thorax, rib band width and spine curvature (age), the hidden groups' local signs — all local
+structure that a global exposure or contrast change leaves in place.
 """
 
 from __future__ import annotations

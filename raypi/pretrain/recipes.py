@@ -25,7 +25,8 @@ class Recipe:
     options: dict = field(default_factory=dict)
     """Objective-specific settings (mask share, augmentation strengths, text encoder)."""
     version: int = 1
-    """Bumped whenever the code of the recipe changes what it builds."""
+    """Bumped whenever the code of the recipe changes what it builds (2: learns from the demo's
+    separate pre-training draw, never from the task draw)."""
 
 
 BERT_RECIPE = Recipe(
@@ -35,7 +36,12 @@ BERT_RECIPE = Recipe(
     batch_size=64,
     lr=3e-3,
     options={"mask_share": 0.15, "max_length": 128, "min_frequency": 2},
+    version=2,
 )
+AUGMENT = {"shift_px": 6, "contrast": 0.2, "brightness": 0.2, "noise": 0.1}
+"""The image augmentations of both image recipes (shift, contrast, exposure, noise): the same
+for the self-supervised and the aligned encoder, so the two differ in their objective only."""
+
 SSL_RECIPE = Recipe(
     encoder="demo_vit_ssl",
     objective="simclr",
@@ -44,7 +50,8 @@ SSL_RECIPE = Recipe(
     lr=2e-3,
     weight_decay=0.05,
     temperature=0.2,
-    options={"shift_px": 6, "contrast": 0.2, "brightness": 0.2, "noise": 0.1, "projection": 32},
+    options={**AUGMENT, "projection": 32},
+    version=2,
 )
 CLIP_RECIPE = Recipe(
     encoder="demo_vit_clip",
@@ -54,5 +61,6 @@ CLIP_RECIPE = Recipe(
     lr=2e-3,
     weight_decay=0.05,
     temperature=0.07,
-    options={"text_encoder": "demo_bert", "max_length": 128, "shift_px": 6, "noise": 0.1},
+    options={"text_encoder": "demo_bert", "max_length": 128, **AUGMENT},
+    version=2,
 )

@@ -8,6 +8,7 @@ TRIALS_SCHEMA = _results.TRIALS_SCHEMA
 EPOCHS_SCHEMA = _results.EPOCHS_SCHEMA
 TRIAL_COLUMNS = tuple(TRIALS_SCHEMA.names)
 CONFIG_COLUMNS = _results.CONFIG_COLUMNS
+STORE_COLUMNS = _results.STORE_COLUMNS
 EPOCH_COLUMNS = tuple(EPOCHS_SCHEMA.names)
 STATUS_OK, STATUS_FAILED = _results.OK, _results.FAILED
 
@@ -49,6 +50,8 @@ NODE_IP = _trials("node_ip")
 CONFIG_KEY = _trials("config_key")
 TEACHER_SELECTION = _trials("teacher_selection")
 SELECTION_SPLIT = _trials("selection_split")
+SELF_DISTILL_TEACHER = _trials("self_distill_teacher")
+INIT_SEED = _trials("init_seed")
 
 
 def _epochs(name: str) -> str:

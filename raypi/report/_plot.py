@@ -199,10 +199,17 @@ LEFT, RIGHT, TOP, BOTTOM = 0.8, 0.15, 0.45, 0.85
 CATEGORY_BOTTOM = 0.6
 
 
-def _layout(fig, bottom: float) -> None:
-    """Place the panels with fixed margins and room for the legend above them."""
+def _layout(fig, bottom: float, top: float, height: float) -> None:
+    """Place the panels with fixed margins and room for the legend above them.
+
+    Args:
+        fig: The figure.
+        bottom: Inches below each panel.
+        top: Inches above each panel (its title).
+        height: The figure's height without the legend, in inches.
+    """
     nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
-    width, height = fig.get_size_inches()
+    width = fig.get_figwidth()
     legend = 0.0
     if fig.legends:
         extent = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
@@ -210,11 +217,38 @@ def _layout(fig, bottom: float) -> None:
     total = height + legend
     fig.set_size_inches(width, total)
     box_w = width / ncols - LEFT - RIGHT
-    box_h = height / nrows - TOP - bottom
+    box_h = height / nrows - top - bottom
     fig.subplots_adjust(
-        left=LEFT / width, right=1 - RIGHT / width, top=1 - (TOP + legend) / total,
-        bottom=bottom / total, wspace=(LEFT + RIGHT) / box_w, hspace=(TOP + bottom) / box_h,
+        left=LEFT / width, right=1 - RIGHT / width, top=1 - (top + legend) / total,
+        bottom=bottom / total, wspace=(LEFT + RIGHT) / box_w, hspace=(top + bottom) / box_h,
     )  # fmt: skip
+
+
+def _overflow(fig) -> tuple[float, float]:
+    """Return the inches the panels' labels need below and above each panel (titles, ticks)."""
+    renderer = fig.canvas.get_renderer()
+    below = above = 0.0
+    for ax in (ax for ax in fig.axes if ax.get_visible()):
+        box, drawn = ax.get_window_extent(renderer), ax.get_tightbbox(renderer)
+        below = max(below, (box.y0 - drawn.y0) / fig.dpi)
+        above = max(above, (drawn.y1 - box.y1) / fig.dpi)
+    return below, above
+
+
+def _fit(fig, bottom: float) -> None:
+    """Lay the panels out, then grow the margins until no label reaches into another panel.
+
+    Rotated tick labels and two-line titles are measured after a first layout: the gap between
+    two rows of panels becomes what the upper row's x labels and the lower row's title need.
+    """
+    height = fig.get_figheight()
+    _layout(fig, bottom, TOP, height)
+    below, above = _overflow(fig)
+    new_bottom, new_top = max(bottom, below + 0.1), max(TOP, above + 0.08)
+    if (new_bottom, new_top) != (bottom, TOP):
+        nrows = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()[0]
+        grown = height + nrows * (new_bottom - bottom + new_top - TOP)
+        _layout(fig, new_bottom, new_top, grown)
 
 
 def save(fig, path: str, bottom: float = BOTTOM, tight: bool = False) -> None:
@@ -223,12 +257,12 @@ def save(fig, path: str, bottom: float = BOTTOM, tight: bool = False) -> None:
     Args:
         fig: The figure from ``panel_grid``.
         path: Destination of the PNG (local or ``s3://``).
-        bottom: Inches below each panel (less for category axes without an x label).
+        bottom: Inches below each panel at least (more where its tick labels need it).
         tight: Instead of the panel layout, crop to the drawn content (figures without a
             legend on top whose labels decide their width).
     """
     if not tight:
-        _layout(fig, bottom)
+        _fit(fig, bottom)
     buffer = _bytes_io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)

@@ -2,7 +2,8 @@
 
 A figure cell (one bar, one point of a curve) is a task, encoder, text encoder, method, head,
 size, λ and τ; its values are one per seed. Every other setting of a trial (learning rate,
-epochs, views, dtype, the protocol, …) must be the same across the seeds of a cell. Where
+epochs, views, dtype, the protocol, the self-distillation teacher, the feature store's
+settings, …) must be the same across the seeds of a cell. Where
 results of several settings meet, the report draws each setting as its own set of figures
 (``variants``) and a figure builder refuses to pool them (``check_not_pooled``).
 """
@@ -17,8 +18,12 @@ CELL = (col.TASK, col.ENCODER, col.TEXT_ENCODER, col.METHOD, col.HEAD, col.SIZE,
 """What tells figure cells apart (figures and ablations vary these)."""
 
 _NOT_SETTINGS = {*CELL, col.SEED, col.TEACHER_KEY, col.DATASET, "dataset_root", "features"}
-SETTINGS = tuple(name for name in col.CONFIG_COLUMNS if name not in _NOT_SETTINGS)
-"""Every other setting of a trial: one value per cell, or the results are not comparable."""
+SETTINGS = (
+    *(name for name in col.CONFIG_COLUMNS if name not in _NOT_SETTINGS),
+    *col.STORE_COLUMNS,
+)
+"""Every other setting of a trial — its config's and its feature store's (views stored, tokens,
+pooling, text length, weights): one value per cell, or the results are not comparable."""
 
 
 class PooledSettingsError(ValueError):
@@ -75,6 +80,38 @@ def check_not_pooled(trials: pd.DataFrame) -> None:
     )
 
 
+STUDY_VALUES = {
+    col.SELECTION_SPLIT: "val",
+    col.TEACHER_SELECTION: "auc",
+    col.SELF_DISTILL_TEACHER: "same_seed",
+}
+"""The study's value of each protocol setting: the variant holding them all comes first."""
+
+_WORDS = {
+    (col.SELECTION_SPLIT, "val"): "choices on the validation split (the study's protocol)",
+    (col.TEACHER_SELECTION, "auc"): "kept epoch of the highest validation AUC (the study's)",
+    (col.TEACHER_SELECTION, "loss"): "kept epoch of the lowest loss",
+    (col.TEACHER_SELECTION, "last"): "the last epoch kept",
+    (col.TEACHER_SELECTION, "auc-first-tie"): "kept epoch of the highest AUC, first of ties",
+    (col.SELF_DISTILL_TEACHER, "same_seed"): "self-distilled from the same seed's image-only model",
+    (col.SELF_DISTILL_TEACHER, "independent"): "self-distilled from an independent image-only "
+    "model",
+}
+
+
+def _words(name: str, value: str, rows: pd.DataFrame) -> str:
+    """Return a setting's value as a reader would say it (``name = value`` where unknown)."""
+    if name == col.SELECTION_SPLIT and value == "inner":
+        shares = sorted(set(pd.to_numeric(rows["inner_share"], errors="coerce").dropna()))
+        share = "/".join(f"{100 * v:g} %" for v in shares) or "an"
+        return f"epochs chosen on an inner {share} split of the training patients"
+    return _WORDS.get((name, value), f"{name} = {value}")
+
+
+def _study_rank(names: list[str], values: tuple) -> int:
+    return -sum(STUDY_VALUES.get(n) == v for n, v in zip(names, values))
+
+
 def variants(trials: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """Split trials into groups of one value per differing setting, each with a label.
 
@@ -82,8 +119,9 @@ def variants(trials: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         trials: The trials table.
 
     Returns:
-        ``(label, rows)`` pairs, e.g. ``("selection_split = inner", …)``; one pair with an
-        empty label when nothing differs.
+        ``(label, rows)`` pairs, the study's protocol first, labels in words (e.g. ``epochs
+        chosen on an inner 20 % split of the training patients``); one pair with an empty label
+        when nothing differs.
     """
     names = differing(trials)
     if not names:
@@ -92,9 +130,9 @@ def variants(trials: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     groups = []
     for values, rows in trials.groupby([keys[n] for n in names], sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        label = ", ".join(f"{name} = {value}" for name, value in zip(names, values))
-        groups.append((label, rows))
-    return groups
+        label = ", ".join(_words(name, value, rows) for name, value in zip(names, values))
+        groups.append((_study_rank(names, values), label, rows))
+    return [(label, rows) for _, label, rows in sorted(groups, key=lambda g: g[0])]
 
 
 def where(trials: pd.DataFrame, filters: list[str] | tuple[str, ...]) -> pd.DataFrame:
@@ -130,3 +168,14 @@ def label_slug(label: str) -> str:
     """Return a file-name-safe form of a variant label (``lr-0.001_selection_split-inner``)."""
     cleaned = label.replace(" = ", "-").replace(", ", "_")
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in cleaned)
+
+
+def arms(trials: pd.DataFrame) -> pd.DataFrame:
+    """Return the trials that are arms of a figure (independent teachers left out).
+
+    An independent self-distillation teacher is an image-only model with its own
+    ``init_seed``, trained only to teach; it is no arm of the study's figures.
+    """
+    if col.INIT_SEED not in trials:
+        return trials
+    return trials[trials[col.INIT_SEED].isna()]

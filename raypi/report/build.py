@@ -14,7 +14,8 @@ from raypi.report._plot import Figure
 from raypi.report._select import SELECTIONS
 from raypi.report.figures import FIGURES, METRICS, render_one, write_table
 from raypi.report.load import Results, load_results
-from raypi.report.stats import CI_METHODS
+from raypi.report.stats import CI_METHODS, DEFAULT_MARGIN
+from raypi.train.config import TEXT_ONLY_MODEL
 
 FIGURES_DIR = "figures"
 SELECTION_TEXT = {
@@ -97,8 +98,9 @@ def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_ht
         m: page_html.table_html(tables.text_vs_image(trials, m, selection), empty) for m in METRICS
     }
     body = (
-        "<p class='meta'>Text-only model (report features) against the best image-only "
-        "backbone at the same training size; mean (sd) across seeds, in percent.</p>"
+        "<p class='meta'>Text-only model against the best image-only backbone at the same "
+        "training size; mean (sd) across seeds, in percent. The text-only model is "
+        f"{page_html.escape(TEXT_ONLY_MODEL)}.</p>"
     )
     return page_html.Section(
         _anchor("text-vs-image", variant),
@@ -107,29 +109,67 @@ def _text_section(trials: pd.DataFrame, selection: str, variant: str) -> page_ht
     )
 
 
-def _findings_section(trials, out: str, selection: str, variant: str):
+def _findings_section(trials, out: str, selection: str, variant: str, margin: float):
     """Return the section testing the study's findings, or None when no claim has data."""
     from raypi.report import _select
-    from raypi.report.findings import check_claims, findings_figure, summary_lines
+    from raypi.report._findings_figure import findings_figure
+    from raypi.report.findings import check_claims, summary_lines
 
-    tested = check_claims(_select.with_value(trials, "auc", selection))
+    tested = check_claims(_select.with_value(trials, "auc", selection), margin=margin)
     if tested.empty:
         return None, []
     folder = f"{FIGURES_DIR}/{_settings.label_slug(variant)}" if variant else FIGURES_DIR
-    figure = findings_figure(tested, io.join(out, folder, "findings.png"))
+    figure = findings_figure(tested, io.join(out, folder, "findings.png"), margin)
     block = _figure_block(figure, out, folder)
     body = (
         "<p class='meta'>Each claim of the study that these results can test, tested here on "
         "validation AUC, one paired test per training size over the seeds both arms have. "
-        "Claims are shown holding or not, as measured.</p>"
-        + block
-        + page_html.table_html(figure.table)
+        "Each gets one of three verdicts — holds, does not hold, inconclusive — as measured; "
+        f"a claim of no gain needs an equivalence test (margin ±{100 * margin:g} AUC "
+        "points).</p>" + block + page_html.table_html(figure.table)
     )
     lines = summary_lines(tested)
     section = page_html.Section(
         _anchor("findings", variant), _titled("Findings of the study, tested", variant), body
     )
     return section, [f"{variant}: {line}" if variant else line for line in lines]
+
+
+def _protocol_section(
+    results: Results, selection: str, ci_method: str, margin: float
+) -> page_html.Section:
+    """Return the section saying how the results were obtained and are reported."""
+    lines = [
+        f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
+        *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in results.sweeps),
+        f"Text-only model: {TEXT_ONLY_MODEL}.",
+        f"A claim of no gain holds only on a paired equivalence test (TOST) with a margin of "
+        f"±{100 * margin:g} AUC points; a claim of a gain on a one-sided paired t-test.",
+    ]
+    body = "".join(f"<p class='meta'>{page_html.escape(line)}</p>" for line in lines)
+    return page_html.Section("protocol", "Protocol", body)
+
+
+def _probe_section(trials: pd.DataFrame) -> tuple[page_html.Section | None, list[str]]:
+    """Return the demo probe's section and lines (None without demo trials to probe)."""
+    from raypi.report.probe import probe_lines, probe_table
+
+    try:
+        table = probe_table(trials)
+    except (OSError, ValueError) as error:  # the demo's tables or features are not at hand
+        note = f"The probe could not read the demo's tables or features: {error}"
+        return page_html.Section("probe", "What the image encoders see", f"<p>{note}</p>"), []
+    if table.empty:
+        return None, []
+    shown = table.assign(**{c: table[c].map(lambda v: f"{v:.2f}") for c in table.columns[1:4]})
+    body = (
+        "<p class='meta'>Linear probes of the demo's known causes from each image encoder's "
+        "frozen features (first token and token mean, unaugmented view), cross-validated over "
+        "5 patient-grouped folds; raw pixels show what the image holds at all. A student learns "
+        "only what these features hold of what its teacher knows (the hidden groups, for the "
+        "prognostic task).</p>" + page_html.table_html(shown)
+    )
+    return page_html.Section("probe", "What the image encoders see", body), probe_lines(table)
 
 
 def _overview(results: Results) -> page_html.Section:
@@ -163,6 +203,7 @@ def build_report(
     selection: str = "study",
     figures: tuple[str, ...] | None = None,
     where: tuple[str, ...] = (),
+    margin: float = DEFAULT_MARGIN,
 ) -> str:
     """Render every figure and table of the study from sweep results into a static report.
 
@@ -176,11 +217,15 @@ def build_report(
         where: ``KEY=VALUE`` conditions on the trials columns; only matching trials are shown.
             Trials that differ in a setting other than the seed are never averaged: each
             setting gets its own set of figures, titled by it.
+        margin: Equivalence margin of the findings' "no gain" claims, in AUC units (0.01 =
+            1 AUC point; ``raypi.report.findings``).
 
     Returns:
         Path of the written ``index.html``; ``findings.json`` beside it lists one line per
         tested finding (see ``raypi.report.findings``).
     """
+    if not 0 < margin < 1:
+        raise ValueError(f"equivalence margin must lie in (0, 1) AUC, got {margin}")
     if ci_method not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci_method!r}; known: {', '.join(CI_METHODS)}")
     if selection not in SELECTIONS:
@@ -192,18 +237,21 @@ def build_report(
     loaded = load_results([str(path) for path in results])
     if where:
         loaded = replace(loaded, trials=_settings.where(loaded.trials, where))
-    sections, findings = [], []
-    for variant, trials in _settings.variants(loaded.trials):
+    sections, findings, probed = [], [], []
+    for index, (variant, trials) in enumerate(_settings.variants(_settings.arms(loaded.trials))):
         part = _figure_sections(trials, str(out), names, ci_method, selection, variant)
-        tested, lines = _findings_section(trials, str(out), selection, variant)
-        if tested is not None:
-            part.insert(0, tested)
-            findings += lines
         # The text-only table reads best beside the distillation results.
         after = names.index("paired") + 1 if "paired" in names else len(part)
         part.insert(after, _text_section(trials, selection, variant))
-        sections += part
-    sections.insert(0, _overview(loaded))
+        tested, lines = _findings_section(trials, str(out), selection, variant, margin)
+        findings += lines
+        head = [tested] if tested is not None else []
+        if index == 0:  # the report opens with the findings and the protocol they rest on
+            head.append(_protocol_section(loaded, selection, ci_method, margin))
+            probe, probed = _probe_section(loaded.trials)
+            head += [probe] if probe is not None else []
+        sections += head + part
+    sections.append(_overview(loaded))
     failures = tables.failures(loaded.trials)
     sections.append(
         page_html.Section(
@@ -216,8 +264,6 @@ def build_report(
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = [
         f"Generated {stamp} by raypi {__version__} from: {', '.join(map(str, results))}",
-        f"Reported metric: {SELECTION_TEXT[selection]}. Intervals: {ci_method} across seeds.",
-        *(f"Protocol of {sweep.name}: {sweep.protocol}." for sweep in loaded.sweeps),
         *(
             f"Random weights in {sweep.name}: {', '.join(sweep.random_features)}."
             for sweep in loaded.sweeps
@@ -228,5 +274,5 @@ def build_report(
         meta.append(f"Only trials with {' and '.join(where)}.")
     index = io.join(str(out), "index.html")
     io.write_bytes(index, page_html.page("raypi report", meta, sections).encode())
-    io.write_json(io.join(str(out), "findings.json"), {"findings": findings})
+    io.write_json(io.join(str(out), "findings.json"), {"findings": findings, "probe": probed})
     return index

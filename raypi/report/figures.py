@@ -16,6 +16,7 @@ from raypi.report.lambda_search import lambda_search
 from raypi.report.load import load_results
 from raypi.report.paired import paired_figure
 from raypi.report.sample_efficiency import sample_efficiency
+from raypi.report.seeds import per_seed, teacher_student
 
 METRICS = ("auc", "auprc")
 
@@ -34,6 +35,10 @@ FIGURES: dict[str, FigureKind] = {
     "sample_efficiency": FigureKind("Sample efficiency", sample_efficiency),
     "distillation": FigureKind("Distillation", distillation),
     "paired": FigureKind("Paired differences", paired_figure),
+    "teacher_student": FigureKind("Teacher vs student per seed (Fig. 11)", teacher_student),
+    "per_seed": FigureKind(
+        "Per-seed AUCs with and without distillation (Figs. 12–13)", per_seed
+    ),  # fmt: skip
     "heads": FigureKind("Ablation: heads", heads),
     "tau": FigureKind("Ablation: temperature τ", temperatures),
     "text_encoder": FigureKind("Ablation: teacher text encoder", text_encoders),

@@ -1,11 +1,21 @@
 """The study's findings as claims tested on sweep results: paired by seed, one size at a time.
 
 Each claim compares two arms of one task at one training size — e.g. the distilled student
-against the self-distilled one — over the seeds both have, by a one-sided paired t-test
-(``stats.paired_test``). A directional claim ("A beats B") holds when the mean paired
-difference points its way with p < ``ALPHA``; a "no better" claim holds when the test of "A
-beats B" is *not* significant (a weaker statement, said so in the table). Claims are reported
-as they come out of the results, holding or not; claims whose arms are absent are left out.
+against the self-distilled one — over the seeds both have, and gets one of three verdicts:
+
+- a directional claim ("A beats B", ``greater``; or ``less``) *holds* when a one-sided paired
+  t-test shows the difference its way (p < ``ALPHA``); it *does not hold* when the data rule
+  out a difference of the margin or more its way (one-sided test of ``Δ < +margin``, or
+  ``Δ > −margin`` for ``less``); otherwise it is *inconclusive*;
+- a "no gain" claim ("A does as well as B, no better", ``no_gain``) *holds* only on a paired
+  equivalence test (TOST: ``|Δ| < margin`` shown at ``ALPHA``); it *does not hold* when a
+  difference beyond the margin is shown (either way: the claim is that the two arms are
+  alike); otherwise it is *inconclusive*. Absence of a significant gain is never read as
+  evidence of no gain.
+
+The margin is ``stats.DEFAULT_MARGIN`` (1 AUC point) unless the report is given another
+(``raypi report --equivalence-margin``). Claims are reported as they come out of the results;
+claims whose arms are absent are left out.
 
 ``DEMO_FINDINGS`` are the four findings the built-in demo is built to recover (see
 ``raypi.data.demo``), each with the study's figure or table it mirrors.
@@ -20,11 +30,19 @@ import pandas as pd
 
 from raypi.report import _columns as col
 from raypi.report import _labels
-from raypi.report.stats import paired_frame, paired_test
+from raypi.report.stats import (
+    DEFAULT_MARGIN,
+    equivalence_test,
+    one_sided,
+    paired_frame,
+    paired_test,
+)
 
 ALPHA = 0.05
 """Significance level of every claim (one-sided)."""
-DIRECTIONS = ("greater", "less", "not_greater")
+DIRECTIONS = ("greater", "less", "no_gain")
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,8 @@ class Claim:
     treatment: Arm
     baseline: Arm
     direction: str
-    """``greater`` (treatment beats baseline), ``less``, or ``not_greater`` (no better)."""
+    """``greater`` (treatment beats baseline), ``less``, or ``no_gain`` (does as well, no
+    better: an equivalence claim)."""
     sizes: str = "each"
     """``each`` (one test per training size) or ``smallest``."""
 
@@ -90,7 +109,7 @@ DEMO_FINDINGS = (
         "demo_diagnostic",
         Arm("distill", _SSL, _BERT),
         Arm("self_distill", _SSL),
-        "not_greater",
+        "no_gain",
     ),
     Claim(
         3,
@@ -99,7 +118,7 @@ DEMO_FINDINGS = (
         "demo_auxiliary",
         Arm("teacher", _SSL, _BERT),
         Arm("image", _SSL),
-        "not_greater",
+        "no_gain",
     ),
     Claim(
         4,
@@ -134,8 +153,10 @@ COLUMNS = [
     "Baseline",
     "Mean difference [95% CI]",
     "Pairs",
-    "p (one-sided)",
-    "Holds",
+    "Test",
+    "p (claim)",
+    "p (against)",
+    "Verdict",
 ]
 
 
@@ -148,37 +169,70 @@ def _rows_of(rows: pd.DataFrame, task: str, arm: Arm) -> pd.DataFrame:
     return rows[keep]
 
 
-def one_sided_p(t_stat: float, t_p: float, direction: str) -> float:
-    """Return the one-sided p-value of a paired t-test from its two-sided result.
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one claim at one size: the verdict and the two tests behind it."""
 
-    ``greater`` and ``not_greater`` test "treatment > baseline"; ``less`` the reverse.
+    verdict: str
+    """One of ``VERDICTS``."""
+    test: str
+    """The test that can make the claim hold, in words."""
+    p_claim: float
+    """p of that test (holds when < ``ALPHA``)."""
+    p_against: float
+    """p of the test that refutes the claim (does not hold when < ``ALPHA``)."""
+
+
+def verdict(direction: str, a, b, margin: float = DEFAULT_MARGIN) -> Verdict:
+    """Return the three-way verdict of a claim on paired values ``a`` (treatment), ``b``.
+
+    Args:
+        direction: One of ``DIRECTIONS``.
+        a: Treatment values, one per seed.
+        b: Baseline values of the same seeds.
+        margin: Equivalence margin in the metric's units (0.01 = 1 AUC point).
+
+    Returns:
+        The verdict; ``inconclusive`` too where a test is undefined (fewer than two pairs or
+        identical differences).
     """
-    if not math.isfinite(t_p):
-        return math.nan
-    toward = t_stat > 0 if direction != "less" else t_stat < 0
-    return t_p / 2 if toward else 1 - t_p / 2
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown claim direction {direction!r}; known: {DIRECTIONS}")
+    points = f"{100 * margin:g} AUC point{'s' if margin != 0.01 else ''}"
+    if direction == "no_gain":
+        tost = equivalence_test(a, b, margin)
+        beyond = min(one_sided(a, b, margin).p_above, one_sided(a, b, -margin).p_below)
+        claim, against = tost.p_value, beyond
+        test = f"paired TOST, margin ±{points}"
+    elif direction == "greater":
+        claim, against = one_sided(a, b).p_above, one_sided(a, b, margin).p_below
+        test = f"one-sided paired t; against: gain < {points}"
+    else:
+        claim, against = one_sided(a, b).p_below, one_sided(a, b, -margin).p_above
+        test = f"one-sided paired t; against: loss < {points}"
+    if math.isfinite(claim) and claim < ALPHA:
+        outcome = HOLDS
+    elif math.isfinite(against) and against < ALPHA:
+        outcome = FAILS
+    else:
+        outcome = INCONCLUSIVE
+    return Verdict(outcome, test, claim, against)
 
 
-def _holds(direction: str, mean: float, p: float) -> bool | None:
-    if not math.isfinite(p):
-        return None
-    if direction == "greater":
-        return mean > 0 and p < ALPHA
-    if direction == "less":
-        return mean < 0 and p < ALPHA
-    return p >= ALPHA
-
-
-def check_claims(rows: pd.DataFrame, claims=DEMO_FINDINGS) -> pd.DataFrame:
+def check_claims(
+    rows: pd.DataFrame, claims=DEMO_FINDINGS, margin: float = DEFAULT_MARGIN
+) -> pd.DataFrame:
     """Test each claim on reported values, one paired test per training size.
 
     Args:
         rows: Finished trials with a ``value`` column (``_select.with_value``), of one setting.
         claims: The claims (``DEMO_FINDINGS`` by default).
+        margin: Equivalence margin (AUC units) of ``no_gain`` claims and of refutations.
 
     Returns:
         One row per (claim, size) whose two arms share at least two seeds; columns
-        ``COLUMNS`` plus ``mean_diff``, ``p_value``, ``holds`` (bool or None) and ``n``.
+        ``COLUMNS`` plus ``mean_diff``, ``low``, ``high``, ``p_value``, ``verdict``, ``n``
+        and ``diffs``.
     """
     out = []
     for claim in claims:
@@ -194,18 +248,20 @@ def check_claims(rows: pd.DataFrame, claims=DEMO_FINDINGS) -> pd.DataFrame:
             if len(at) < 2:
                 continue
             test = paired_test(at["treatment"], at["baseline"])
-            p = one_sided_p(test.t_stat, test.t_pvalue, claim.direction)
-            holds = _holds(claim.direction, test.mean_diff, p)
-            out.append(_row(claim, int(size), at, test, p, holds))
+            judged = verdict(claim.direction, at["treatment"], at["baseline"], margin)
+            out.append(_row(claim, int(size), at, test, judged))
     frame = pd.DataFrame(out)
     return frame if not frame.empty else pd.DataFrame(columns=COLUMNS)
 
 
-_SAYS = {"greater": ">", "less": "<", "not_greater": "not >"}
+_SAYS = {"greater": ">", "less": "<", "no_gain": "≈"}
 
 
-def _row(claim: Claim, size: int, pairs: pd.DataFrame, test, p: float, holds) -> dict:
-    verdict = {True: "holds", False: "does not hold", None: "undefined"}[holds]
+def _p(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else "—"
+
+
+def _row(claim: Claim, size: int, pairs: pd.DataFrame, test, judged: Verdict) -> dict:
     return {
         "Finding": claim.finding,
         "Claim": claim.statement,
@@ -219,78 +275,38 @@ def _row(claim: Claim, size: int, pairs: pd.DataFrame, test, p: float, holds) ->
         "Mean difference [95% CI]": f"{100 * test.mean_diff:+.1f} "
         f"[{100 * test.low:+.1f}, {100 * test.high:+.1f}]",
         "Pairs": int(test.n),
-        "p (one-sided)": f"{p:.3g}" if math.isfinite(p) else "—",
-        "Holds": verdict,
+        "Test": judged.test,
+        "p (claim)": _p(judged.p_claim),
+        "p (against)": _p(judged.p_against),
+        "Verdict": judged.verdict,
         "mean_diff": test.mean_diff,
         "low": test.low,
         "high": test.high,
-        "p_value": p,
-        "holds": holds,
+        "p_value": judged.p_claim,
+        "verdict": judged.verdict,
         "n": int(test.n),
         "diffs": [float(v) for v in pairs["treatment"] - pairs["baseline"]],
     }
 
 
+def finding_verdict(verdicts) -> str:
+    """Return a finding's verdict from its claims' (all hold, any does not, else inconclusive)."""
+    verdicts = list(verdicts)
+    if verdicts and all(v == HOLDS for v in verdicts):
+        return HOLDS
+    return FAILS if FAILS in verdicts else INCONCLUSIVE
+
+
 def summary_lines(tested: pd.DataFrame) -> list[str]:
-    """Return one line per finding: whether all its claims hold, with each claim's p-value."""
+    """Return one line per finding: its verdict, then each claim's difference, test and p."""
     lines = []
     for finding, group in tested.groupby("Finding", sort=True):
-        verdict = "holds" if group["holds"].eq(True).all() else "does NOT hold"
+        outcome = finding_verdict(group["verdict"])
         parts = "; ".join(
             f"{row['Task']} n={row['Training images']}: {row['Comparison']} "
-            f"{row['Mean difference [95% CI]']} pts, p={row['p (one-sided)']}"
+            f"{row['Mean difference [95% CI]']} pts, {row['Verdict']} "
+            f"({row['Test']}: p={row['p (claim)']}, against p={row['p (against)']})"
             for _, row in group.iterrows()
         )
-        lines.append(f"Finding {finding} {verdict}: {parts}")
+        lines.append(f"Finding {finding} {outcome.upper()}: {parts}")
     return lines
-
-
-def findings_figure(tested: pd.DataFrame, path: str):
-    """Draw each tested claim as its paired differences (seeds) with the mean and 95 % CI.
-
-    Args:
-        tested: Output of ``check_claims`` (non-empty).
-        path: Destination PNG (local or ``s3://``).
-
-    Returns:
-        The ``raypi.report._plot.Figure`` (its table is ``tested`` without helper columns).
-    """
-    import matplotlib.pyplot as plt
-
-    from raypi.report import _plot
-
-    height = 0.55 * len(tested) + 1.2
-    fig, ax = plt.subplots(figsize=(10.5, height))
-    labels = []
-    for y, (_, row) in enumerate(tested.iloc[::-1].iterrows()):
-        color = {True: "#2ca02c", False: "#d62728"}.get(row["holds"], "#7f7f7f")
-        diffs = [100 * d for d in row["diffs"]]
-        ax.scatter(diffs, [y] * len(diffs), s=14, color=color, alpha=0.55, zorder=3)
-        mean, low, high = (100 * row[key] for key in ("mean_diff", "low", "high"))
-        ax.errorbar(
-            mean,
-            y,
-            xerr=[[mean - low], [high - mean]],
-            fmt="D",
-            color=color,
-            capsize=3,
-            zorder=4,
-        )
-        labels.append(
-            f"{row['Finding']}. {row['Task']}, n={row['Training images']}: {row['Comparison']}"
-            f"  (p={row['p (one-sided)']}, {row['Holds']})"
-        )
-    ax.axvline(0, color="#444", linewidth=0.8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.set_xlabel("paired difference, treatment − baseline (AUC points; dots: seeds)")
-    ax.grid(axis="x", alpha=0.3)
-    _plot.save(fig, path, tight=True)  # the long claim labels set the figure's width
-    table = tested[COLUMNS]
-    caption = (
-        "The study's findings tested on these results: per claim and training size, the "
-        "paired difference of the two arms per seed (dots), their mean with a 95% t "
-        "interval (diamond); green holds, red does not (one-sided paired t-test, "
-        f"α = {ALPHA})."
-    )
-    name = path.rsplit("/", 1)[-1].removesuffix(".png")
-    return _plot.Figure(name, "Findings", caption, path, table)

@@ -203,3 +203,85 @@ def paired_frame(
     wide["diff"] = wide["treatment"] - wide["baseline"]
     wide.columns.name = None
     return wide[[*keys, "treatment", "baseline", "diff"]]
+
+
+DEFAULT_MARGIN = 0.01
+"""Equivalence margin of a "no gain" claim: 1 AUC point (the ``--equivalence-margin`` option)."""
+
+
+@dataclass(frozen=True)
+class OneSided:
+    """One-sided paired t-tests of a mean difference ``a − b`` against shifted nulls."""
+
+    n: int
+    """Number of matched pairs."""
+    mean_diff: float
+    """Mean of the per-pair differences."""
+    p_above: float
+    """p of ``H0: Δ ≤ shift`` against ``Δ > shift`` (shift given to ``one_sided``)."""
+    p_below: float
+    """p of ``H0: Δ ≥ shift`` against ``Δ < shift``."""
+
+
+def one_sided(a, b, shift: float = 0.0) -> OneSided:
+    """Return one-sided paired t-test p-values of ``mean(a − b)`` against ``shift``.
+
+    Args:
+        a: Treatment values, one per seed.
+        b: Baseline values for the same seeds.
+        shift: The null's boundary (0 for "greater"/"less"; ±margin for equivalence).
+
+    Returns:
+        The p-values; nan with fewer than two pairs or when every difference is equal.
+    """
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_arr.shape != b_arr.shape:
+        raise ValueError(f"paired samples differ in length: {a_arr.shape} vs {b_arr.shape}")
+    keep = np.isfinite(a_arr) & np.isfinite(b_arr)
+    diff = a_arr[keep] - b_arr[keep]
+    n = len(diff)
+    if n < 2 or np.ptp(diff) == 0:
+        return OneSided(n, float(diff.mean()) if n else math.nan, math.nan, math.nan)
+    t = (diff.mean() - shift) / (diff.std(ddof=1) / math.sqrt(n))
+    return OneSided(n, float(diff.mean()), float(sps.t.sf(t, n - 1)), float(sps.t.cdf(t, n - 1)))
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """A paired two one-sided tests (TOST) result: is ``|Δ| < margin`` shown?"""
+
+    n: int
+    """Number of matched pairs."""
+    mean_diff: float
+    """Mean of the per-pair differences."""
+    margin: float
+    """Equivalence margin (in the metric's units; 0.01 = 1 AUC point)."""
+    p_lower: float
+    """p of ``H0: Δ ≤ −margin``."""
+    p_upper: float
+    """p of ``H0: Δ ≥ +margin``."""
+
+    @property
+    def p_value(self) -> float:
+        """TOST p-value: the larger of the two one-sided p-values."""
+        return max(self.p_lower, self.p_upper)
+
+
+def equivalence_test(a, b, margin: float = DEFAULT_MARGIN) -> Equivalence:
+    """Paired TOST of ``a`` and ``b``: equivalence is shown when ``p_value < α``.
+
+    Equivalent to the ``1 − 2α`` t-interval of the mean difference lying inside
+    ``(−margin, +margin)``.
+
+    Args:
+        a: Treatment values, one per seed.
+        b: Baseline values for the same seeds.
+        margin: Equivalence margin (> 0).
+
+    Returns:
+        The test; p-values are nan where the t statistic is undefined.
+    """
+    if not margin > 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}")
+    low, high = one_sided(a, b, -margin), one_sided(a, b, margin)
+    return Equivalence(low.n, low.mean_diff, margin, low.p_above, high.p_below)

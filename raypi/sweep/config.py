@@ -24,6 +24,7 @@ from dataclasses import asdict, fields, replace
 import yaml
 
 from raypi import io
+from raypi.sweep._cls import check_cls_heads
 from raypi.sweep.grid import DataSource, Grid, SweepSpec
 
 _TOP = ("name", "data", "defaults", "grids", "resource_overrides", "random_weights")
@@ -92,7 +93,7 @@ _LISTS = {"tasks": str, "encoders": str, "methods": str, "heads": str, "text_enc
           "seeds": int, "sizes": int, "size_picks": int, "lams": float, "taus": float}  # fmt: skip
 _SCALARS = {"lr": float, "batch_size": int, "epochs": int, "views": int, "dtype": str,
             "size_mode": str, "teacher_selection": str, "selection_split": str,
-            "inner_share": float}  # fmt: skip
+            "inner_share": float, "self_distill_teacher": str}  # fmt: skip
 _OPTIONAL = ("lr", "epochs", "views")
 _RANGES = {"lams": (0.0, 1.0), "inner_share": (0.0, 1.0)}
 _POSITIVE = ("taus", "lr", "batch_size", "epochs", "sizes")
@@ -166,6 +167,10 @@ def _grid(values: dict, where: str = "grids") -> Grid:
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
     _check_names(grid, where)
+    try:
+        check_cls_heads(grid.heads, grid.encoders)
+    except ValueError as error:
+        raise ConfigError(f"{where}.heads: {error}") from None
     return grid
 
 

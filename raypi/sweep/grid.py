@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from raypi.sweep import _sizes
+from raypi.sweep._cls import check_cls_heads
 from raypi.train.config import METHOD_TABLE, METHODS
 
 STUDENT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
@@ -29,6 +30,17 @@ SELECTION_SPLITS = ("val", "inner")
 """Where choices are made: ``val``, the study's protocol (teacher epochs and λ/τ chosen on the
 reported validation split), or ``inner``, an inner patient-grouped split carved from each
 trial's training rows (the reported validation split is never used for a choice)."""
+SELF_DISTILL_TEACHERS = ("same_seed", "independent")
+"""Which image-only model teaches a self-distilled student: ``same_seed``, the image-only arm of
+the student's own seed (its split, training subset, initialisation and batch order), or
+``independent``, another image-only model on the same split and subset with its own
+initialisation and batch order (``init_seed``). The study calls the teacher "another image-only
+model of the same type" and counts four trained models per backbone and seed (image-only,
+teacher, distilled, self-distilled: "4 methods for each of the 6 backbones over 5 seeds"),
+which leaves no fifth model to teach; ``same_seed`` is therefore the default, ``independent``
+the reading of "another" as a separately initialised model."""
+INDEPENDENT_SEED_OFFSET = 1000
+"""An independent self-distillation teacher of seed ``s`` initialises with ``s + 1000``."""
 DEFAULT_INNER_SHARE = 0.2
 """Share of a trial's training patients held out for choices under ``selection_split: inner``."""
 
@@ -86,6 +98,8 @@ class Grid:
     """``val`` (the study's protocol) or ``inner`` (see ``SELECTION_SPLITS``)."""
     inner_share: float = DEFAULT_INNER_SHARE
     """Share of the training patients held out for choices under ``selection_split: inner``."""
+    self_distill_teacher: str = "same_seed"
+    """Teacher of self-distilled students (``SELF_DISTILL_TEACHERS``)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.methods) - set(METHODS))
@@ -94,6 +108,7 @@ class Grid:
         for name, choices in (
             ("teacher_selection", TEACHER_SELECTIONS),
             ("selection_split", SELECTION_SPLITS),
+            ("self_distill_teacher", SELF_DISTILL_TEACHERS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
@@ -199,6 +214,12 @@ class TrialConfig:
     """Share of training patients held out for choices (``inner`` only; None under ``val``)."""
     teacher_key: str | None = None
     """Key of the teacher a student distills from."""
+    self_distill_teacher: str | None = None
+    """Self-distilled students: which image-only model teaches them (``SELF_DISTILL_TEACHERS``);
+    also set on an ``independent`` teacher itself. None for every other trial."""
+    init_seed: int | None = None
+    """Seed of the head initialisation, dropout and batch order when it differs from ``seed``
+    (an independent self-distillation teacher); None = ``seed``."""
     dataset_root: str = field(default="", compare=False)
     """Absolute dataset root (not part of the key)."""
     features: str = field(default="", compare=False)
@@ -218,6 +239,11 @@ class TrialConfig:
         """
         skip = (*_NOT_KEYED, "seed", "teacher_key")
         return _hash({k: v for k, v in asdict(self).items() if k not in skip})
+
+    @property
+    def fit_seed(self) -> int:
+        """Seed of the fit itself: initialisation, dropout, batch order and view sampling."""
+        return self.seed if self.init_seed is None else self.init_seed
 
     @property
     def is_student(self) -> bool:
@@ -249,13 +275,22 @@ class TrialConfig:
             raise ValueError(f"method {self.method!r} has no teacher")
         method = METHOD_TABLE[self.method].teacher
         text = self.text_encoder if METHOD_TABLE[method].involves_report else None
-        return replace(self, method=method, text_encoder=text, lam=None, tau=None, teacher_key=None)
+        teacher = replace(
+            self, method=method, text_encoder=text, lam=None, tau=None, teacher_key=None
+        )
+        if self.self_distill_teacher == "independent":
+            return replace(teacher, init_seed=self.seed + INDEPENDENT_SEED_OFFSET)
+        return replace(teacher, self_distill_teacher=None)
 
 
 _NOT_KEYED = ("dataset_root", "features")
+_KEYED_WHEN_CHANGED = {"self_distill_teacher": (None, "same_seed"), "init_seed": (None,)}
+"""Fields added after key version 2: they enter the key only when they change what a trial
+trained before them (so older results keep their keys)."""
 
 
 def _hash(values: dict) -> str:
+    values = {k: v for k, v in values.items() if v not in _KEYED_WHEN_CHANGED.get(k, (object(),))}
     text = json.dumps({"v": KEY_VERSION, **values}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -271,6 +306,7 @@ def expand(spec: SweepSpec) -> list[TrialConfig]:
     """
     trials: dict[str, TrialConfig] = {}
     for grid in spec.grids:
+        check_cls_heads(grid.heads, grid.encoders)
         for config in _grid_trials(spec, grid):
             if config.is_student:
                 teacher = config.teacher()
@@ -305,9 +341,7 @@ def _grid_trials(spec: SweepSpec, grid: Grid):
                     dtype=grid.dtype,
                     teacher_selection=grid.teacher_selection,
                     selection_split=grid.selection_split,
-                    inner_share=float(grid.inner_share)
-                    if grid.selection_split == "inner"
-                    else None,
+                    inner_share=_inner_share(grid),
                     dataset_root=source.root,
                     features=source.features,
                 )
@@ -340,4 +374,9 @@ def _method_trials(grid: Grid, task, base: dict):
                                 text_encoder=text,
                                 lam=None if lam is None else float(lam),
                                 tau=None if tau is None else float(tau),
+                                self_distill_teacher=_teacher_of(grid, method),
                             )
+
+
+def _teacher_of(grid: Grid, method: str) -> str | None:
+    return grid.self_distill_teacher if method == "self_distill" else None

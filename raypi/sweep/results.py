@@ -28,6 +28,7 @@ import yaml
 
 from raypi import io, provenance
 from raypi.sweep.grid import TrialConfig
+from raypi.sweep.store_settings import STORE_FIELDS, store_columns
 
 _ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
 
@@ -45,6 +46,8 @@ def _config_fields() -> list[tuple[str, pa.DataType]]:
 
 CONFIG_COLUMNS = tuple(name for name, _ in _config_fields())
 """Columns that come from the trial config: every ``TrialConfig`` field."""
+STORE_COLUMNS = tuple(name for name, _ in STORE_FIELDS)
+"""Columns that come from the trial's feature store (``raypi.sweep.store_settings``)."""
 
 PROVENANCE_COLUMNS = (
     "raypi_version",
@@ -62,6 +65,7 @@ read them as None."""
 TRIALS_SCHEMA = pa.schema(
     [("sweep", pa.string()), ("trial_key", pa.string()), ("config_key", pa.string())]
     + _config_fields()
+    + list(STORE_FIELDS)
     + [
         ("status", pa.string()),
         ("error", pa.string()),
@@ -161,6 +165,7 @@ def trial_row(sweep: str, config: dict, status: str, **values) -> dict:
     row = {name: None for name in TRIALS_SCHEMA.names}
     row.update({name: config.get(name) for name in CONFIG_COLUMNS})
     row.update(provenance.record(values.get("device")))
+    row.update(store_columns(config))
     row.update(sweep=sweep, trial_key=config["trial_key"], status=status, **values)
     row["config_key"] = config.get("config_key")
     return row

@@ -167,7 +167,7 @@ def fit_config_of(trial: TrialConfig, device: str):
         lr=trial.lr,
         batch_size=trial.batch_size,
         epochs=trial.epochs,
-        seed=trial.seed,
+        seed=trial.fit_seed,
         device=device,
         dtype=trial.dtype,
         selection=trial.teacher_selection,

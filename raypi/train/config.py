@@ -53,6 +53,15 @@ distilled from the teacher (generalized distillation), student distilled from an
 teacher (self-distillation), and the report-only model of the study's Table 7. train, sweep
 and report read what a method does from here."""
 
+TEXT_ONLY_MODEL = (
+    "frozen text-encoder tokens (e.g. CXR-BERT) with raypi's attention head — the study "
+    "fine-tunes the BioViL-T BERT itself for its text-only results (Table 7), so these are a "
+    "lower bound on what the reports predict"
+)
+"""What raypi's ``text`` method is, against the study's text-only model: a deviation the README
+and the report state wherever text-only results appear (fine-tuning the text encoder is out of
+scope: raypi's encoders are frozen feature extractors)."""
+
 METHODS = tuple(METHOD_TABLE)
 """Method names, in the order of the table."""
 
