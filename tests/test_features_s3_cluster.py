@@ -83,8 +83,11 @@ def _extract(argv) -> int:
     return args.func(args)
 
 
-def test_extract_on_two_nodes_from_s3_and_sweep_on_it(nodes, s3_data, bucket, tmp_path, capsys):
+def test_extract_on_two_nodes_from_s3_and_sweep_on_it(
+    nodes, s3_data, bucket, tmp_path, capsys, monkeypatch
+):
     cluster, worker_home = nodes
+    monkeypatch.setenv("RAYPI_HOME", str(tmp_path / "driver_home"))  # the driver's own cache
     dataset, image_root, weights = s3_data
     features = f"{bucket}/features"
     common = ["--dataset", dataset, "--out", features, "--address", cluster.address]

@@ -149,6 +149,7 @@ def test_report_header_names_every_encoder_on_random_weights(tmp_path):
     )
 
 
+@pytest.mark.slow  # ~30 s: a local Ray and two extractions
 def test_extraction_records_random_weights_in_the_manifest(tmp_path, demo_dataset):
     """A real (non-tiny) encoder extracted with random_weights; a tiny one without the flag."""
     from raypi.features import extract
@@ -156,7 +157,7 @@ def test_extraction_records_random_weights_in_the_manifest(tmp_path, demo_datase
     real = dataclasses.replace(get_encoder("tiny_vit"), name="real_vit", tiny=False)
     with pytest.raises(WeightsError, match="real_vit: no weights given"):
         extract(demo_dataset, [real], str(tmp_path / "out"))
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         extract(demo_dataset, [real, "tiny_vit"], str(tmp_path / "out"), random_weights=True)
     finally:
