@@ -59,6 +59,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         help="one Tune trial per trial instead of one per pack of trials sharing their features",
     )
     parser.add_argument(
+        "--no-stack",
+        action="store_true",
+        help="train a pack's members one at a time instead of as stacked models",
+    )
+    parser.add_argument(
         "--max-pack-gb", type=float, default=None,
         help="split a pack whose feature working set exceeds this many GB by size (default: never)",
     )  # fmt: skip
@@ -113,6 +118,7 @@ def launch_options(args: argparse.Namespace):
         gpu_memory_gb=args.gpu_memory_gb,
         verbose=args.verbose,
         packs=not args.no_packs,
+        stack=not args.no_stack,
         max_pack_gb=args.max_pack_gb,
         pack_memory_gb=args.pack_memory_gb,
         ordinary_gpu_resource=args.ordinary_gpu_resource,
