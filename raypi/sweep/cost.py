@@ -19,7 +19,7 @@ import pandas as pd
 from raypi import io
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand
 from raypi.sweep.resources import trial_resources
-from raypi.train._flops import attention_reference_flops
+from raypi.train._flops import attention_reference_flops, batch_flops
 from raypi.train.config import METHOD_TABLE
 
 BYTES_PER_VALUE = 2  # fp16 tokens in the store
@@ -38,6 +38,9 @@ class TrialCost:
     """Training and validation FLOP (reference attention head)."""
     bundle: str
     """Its resource request, e.g. ``CPU 1, GPU 0.125``."""
+    executed_flop: float = 0.0
+    """The FLOP raypi's heads execute (merged scores, pooled values; ``train._flops``): what a
+    measured executed TFLOP/s rate (``benchmarks/gpu.py``) divides into GPU-hours."""
 
 
 def _shape(name: str, store: str) -> tuple[int, int]:
@@ -132,14 +135,16 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
     """
     method = METHOD_TABLE[trial.method]
     val = validation_rows(trial)
-    forward, read = 0.0, 0
+    forward, executed, read, batch = 0.0, 0.0, 0, trial.batch_size
     if method.reads_image:
         tokens, dim = _shape(trial.encoder, trial.features)
         forward += attention_reference_flops(tokens, dim)
+        executed += batch_flops(trial.head, tokens, dim, batch) / batch
         read += (trial.size * _views(trial) + val) * tokens * dim * BYTES_PER_VALUE
     if method.reads_report:
         length, width = _shape(trial.text_encoder, trial.features)
         forward += attention_reference_flops(length, width)
+        executed += batch_flops("text", length, width, batch) / batch
         read += (trial.size + val) * length * width * BYTES_PER_VALUE
     flop = trial_flop(forward, trial.size, trial.epochs, val)
     shape = _shape(trial.encoder, trial.features) if trial.encoder else (1, 1)
@@ -151,7 +156,8 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
         share=own.get("gpu_share"), ordinary_gpu_resource=options.ordinary_gpu_resource,
     ).bundle()  # fmt: skip
     text = ", ".join(f"{k} {v:g}" for k, v in bundle.items() if v)
-    return TrialCost(int(read), float(flop), text)
+    executed_flop = trial_flop(executed, trial.size, trial.epochs, val)
+    return TrialCost(int(read), float(flop), text, executed_flop)
 
 
 def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = DEFAULT_GPU_TFLOPS):
@@ -164,15 +170,17 @@ def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = 
         gpu_tflops: Sustained TFLOP/s for the GPU-hours column.
 
     Returns:
-        Columns stage, task, method, encoder, trial_key, bytes_read, flop, gpu_hours, bundle.
+        Columns stage, task, method, encoder, trial_key, dtype, bytes_read, flop,
+        executed_flop, gpu_hours, bundle.
     """
     rows = []
     for trial in expand(spec):
         cost = trial_cost(trial, spec, use_gpu, options)
         rows.append(
             {"stage": 2 if trial.is_student else 1, "task": trial.task, "method": trial.method,
-             "encoder": trial.encoder, "trial_key": trial.trial_key,
+             "encoder": trial.encoder, "trial_key": trial.trial_key, "dtype": trial.dtype,
              "bytes_read": cost.bytes_read, "flop": cost.flop,
+             "executed_flop": cost.executed_flop,
              "gpu_hours": cost.flop / (gpu_tflops * 1e12) / 3600, "bundle": cost.bundle}
         )  # fmt: skip
     return pd.DataFrame(rows)
