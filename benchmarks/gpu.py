@@ -41,19 +41,9 @@ SHAPES = {"resnet50_49x2048": (49, 2048), "vit_b_197x768": (197, 768),
           "rad_dino_1370x768": (1370, 768)}  # fmt: skip
 
 
-def matmul_rate(device: str, dtype, size: int, repeats: int = 20) -> float:
-    """Return FLOP/s of a ``size``² matmul in ``dtype`` on ``device``."""
-    import torch
-
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+def matmul_rate(device: str, dtype: str, size: int, repeats: int = 20) -> float:
+    """Return FLOP/s of a ``size``² matmul in ``dtype`` (``fp32``, ``tf32``, ``bf16``)."""
+    return gemm_rate(size, size, size, dtype, device, repeats) * 1e12
 
 
 def _sync(device: str) -> None:
@@ -185,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = (1, 2, 4) if smoke else (1, 4, 16, 64)
     dtypes = ("fp32", "bf16") if smoke else ("fp32", "tf32", "bf16")
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    rates = {k: matmul_rate(device, dt, size) for k, dt in
-             (("bf16", torch.bfloat16), ("fp32", torch.float32))}  # fmt: skip
+    rates = {dtype: matmul_rate(device, dtype, size) for dtype in ("bf16", "fp32")}
     _print("matmul", device=name, torch=torch.__version__,
            tflop_per_s={k: round(v / 1e12, 2) for k, v in rates.items()})  # fmt: skip
     for label, (tokens, dim) in shapes.items():

@@ -79,8 +79,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "GPU-hours and the resources they ask for, without starting Ray",
     )
     parser.add_argument(
-        "--gpu-tflops", type=float, default=8.0,
-        help="sustained TFLOP/s assumed for --dry-run's GPU-hours (default 8, a T4 class)",
+        "--gpu-tflops", type=_tflops, default=8.0,
+        help="sustained TFLOP/s assumed for --dry-run's GPU-hours (default 8, a T4 class); "
+        "per precision as fp32=20,tf32=60,bf16=120",
     )  # fmt: skip
     parser.add_argument(
         "-v",
@@ -105,6 +106,17 @@ def sweep_parser(description: str, default_config: str | None) -> argparse.Argum
     parser = argparse.ArgumentParser(description=description)
     add_sweep_arguments(parser, default_config)
     return parser
+
+
+def _tflops(text: str):
+    """``--gpu-tflops``: one number, or per precision (``raypi.sweep.cost.parse_tflops``)."""
+    from raypi.sweep.cost import parse_tflops
+
+    try:
+        rates = parse_tflops(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return rates["*"] if list(rates) == ["*"] else rates
 
 
 def launch_options(args: argparse.Namespace):
