@@ -1,6 +1,6 @@
 """Stacked vs one-member-at-a-time training of one pack, on the CPU (or any device).
 
-    PYTHONPATH=. python benchmarks/stack.py               # demo pack + ViT-B pack, ~2-4 min
+    PYTHONPATH=. python benchmarks/stack.py               # demo + ViT-B pack, ~5 min idle
     PYTHONPATH=. python benchmarks/stack.py --smoke-test  # tiny shapes, seconds
 
 A pack here is what ``raypi.sweep.packs`` makes of one (task, encoder, seed) of the demo sweep
@@ -11,8 +11,8 @@ Its tensors are synthetic (tokens with a label signal), so the timing needs no f
 The second pack has the study's ViT-B shape (197×768 image, 512×768 report) with reduced rows.
 Both run the pack's stacks (``plan``: image, teacher, students) through ``fit_stack`` and the
 same members one at a time through ``fit``, in turns (fastest of ``--rounds`` kept), and print
-one JSON line per pack with the ratio, after one line of machine facts (the first round
-warms up: its first fits pay for torch's lazy set-up).
+one JSON line per pack with the ratio, after one line of machine facts (a tiny pack is
+trained both ways first: the first fits of a process pay for torch's lazy set-up).
 """
 
 from __future__ import annotations
@@ -112,13 +112,15 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke-test", action="store_true", help="tiny shapes, seconds")
-    parser.add_argument("--rounds", type=int, default=3, help="turns of each way (fastest kept)")
+    parser.add_argument("--rounds", type=int, default=1, help="turns of each way (fastest kept)")
     args = parser.parse_args(argv)
     print(json.dumps({"machine": machine()}))
+    warm = pack_members(*SMOKE["smoke_17x64"])
+    time_pack(warm, stacked=True), time_pack(warm, stacked=False)  # torch's lazy set-up
     for name, (image, text, sizes, val_rows) in (SMOKE if args.smoke_test else PACKS).items():
         stacks = pack_members(image, text, sizes, val_rows)
         best = {"stacked": float("inf"), "one_at_a_time": float("inf")}
-        for _ in range(2 if args.smoke_test else args.rounds):  # the first round warms up
+        for _ in range(args.rounds):
             for way in best:
                 best[way] = min(best[way], time_pack(stacks, stacked=way == "stacked"))
         ratio = best["one_at_a_time"] / best["stacked"]

@@ -177,7 +177,8 @@ class _Stack:
         orders = {i: epoch_order(self.members[i]) for i in active}
         sizes = {i: self.members[i].config.batch_size for i in active}
         steps = {i: math.ceil(self.members[i].placed.num_train / sizes[i]) for i in active}
-        totals = {i: torch.zeros(3, dtype=torch.get_default_dtype()) for i in active}
+        # Summed on the device and read once per epoch: a read per step would stall a GPU.
+        totals = torch.zeros(len(self.members), 3, device=self.device)
         self.base.train()
         for step in range(max(steps.values())):
             taking = [i for i in active if step < steps[i]]
@@ -186,9 +187,12 @@ class _Stack:
                 index, rows = orders[i]
                 cut = slice(step * sizes[i], (step + 1) * sizes[i])
                 batches.append((self.members[i], index[cut], rows[cut]))
-            parts = self._step(taking, stacked_batch(batches))
-            for position, i in enumerate(taking):
-                totals[i] += parts[position] * len(batches[position][1])
+            batch = stacked_batch(batches)
+            parts = self._step(taking, batch)
+            counts = batch.valid.sum(dim=1, keepdim=True).to(parts.dtype)
+            where = torch.tensor(taking, device=self.device)
+            totals = totals.to(parts.dtype).index_add_(0, where, parts * counts)
+        totals = totals.cpu()
         out = {}
         for i in active:
             loss, ce_loss, kd_loss = (totals[i] / self.members[i].placed.num_train).tolist()
@@ -196,7 +200,7 @@ class _Stack:
         return out
 
     def _step(self, taking: list[int], batch) -> torch.Tensor:
-        """One Adam step of the members ``taking``; returns their [P, 3] loss parts (CPU)."""
+        """One Adam step of the members ``taking``; returns their [P, 3] loss parts."""
         everyone = len(taking) == len(self.members)
         index = None if everyone else torch.tensor(taking, device=self.device)
         params = self.params if everyone else _rows(self.params, index)
@@ -211,7 +215,7 @@ class _Stack:
         parts["loss"].sum().backward()
         self.adam.step(index)
         kd = parts.get("kd_loss", torch.full_like(parts["loss"], math.nan))
-        return torch.stack([parts["loss"], parts["ce_loss"], kd], dim=1).detach().cpu()
+        return torch.stack([parts["loss"], parts["ce_loss"], kd], dim=1).detach()
 
     @torch.no_grad()
     def _evaluate(self, checked: list[int]) -> dict[int, dict]:
