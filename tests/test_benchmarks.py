@@ -25,8 +25,30 @@ def test_metrics_benchmark_finds_raypi_equal_to_sklearn():
 @pytest.mark.slow
 def test_gpu_benchmark_smoke_test_runs_on_the_cpu():
     lines = [json.loads(line) for line in _run("gpu.py").splitlines() if line.startswith("{")]
-    assert lines[0]["device"] == "cpu" and "shared_gpu" in lines[-1]
-    assert {row["dtype"] for row in lines[1:-1]} == {"bf16", "fp32"}
+    sections = [row["section"] for row in lines]
+    assert lines[0]["device"] == "cpu"
+    order = ["matmul", "gemm", "fit", "stacked_step", "pack", "equality", "shared_gpu"]
+    assert sections == sorted(sections, key=[*order, "projection"].index)
+    steps = [row for row in lines if row["section"] == "stacked_step"]
+    assert {(r["members"], r["mode"]) for r in steps} >= {
+        (1, "eager"),
+        (2, "captured"),
+        (4, "eager"),
+    }
+    assert all("error" not in r and r["tflop_per_s"] > 0 for r in steps), steps
+    (equal,) = [row for row in lines if row["section"] == "equality"]
+    assert equal["val_auc"] <= 1e-5 and equal["kept_epoch_differs"] == 0
+    projected = [row for row in lines if row["section"] == "projection"]
+    assert {r["dtype"] for r in projected} == {"fp32", "bf16"}
+    assert all(r["gpu_hours"] > 0 and r["grid_executed_pflop"] > 1000 for r in projected)
+
+
+def test_stack_benchmark_smoke_test_times_both_ways():
+    lines = [json.loads(line) for line in _run("stack.py").splitlines()]
+    assert lines[0]["machine"]["cores"] >= 1
+    (pack,) = lines[1:]
+    assert pack["members"] == 8 and pack["stacks"] == [2, 2, 4]
+    assert pack["stacked_s"] > 0 and pack["one_at_a_time_s"] > 0
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,6 +234,14 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store
         assert f" {count} " in f" {row} ", (method, row)
     assert "big_gpu" in out and "GPU-hours" in out and "GB read" in out
     assert len(first) + len(second) == len(trials)
+    args = sweep_parser("", config).parse_args(["--dry-run", "--gpu-tflops", "fp32=10,bf16=40"])
+    assert print_dry_run(args, load_spec(config)) == 0
+    hours = re.search(
+        r"per precision \(fp32: ~([\d.]+), bf16: ~([\d.]+)\)", capsys.readouterr().out
+    )
+    assert float(hours[1]) == pytest.approx(4 * float(hours[2]), rel=1e-3)
+    with pytest.raises(SystemExit):
+        sweep_parser("", config).parse_args(["--gpu-tflops", "fp16=10"])
 
 
 def test_study_configs_take_their_data_from_the_command_line_or_environment(monkeypatch, capsys):

@@ -5,6 +5,7 @@ import torch
 
 from raypi.train import FitConfig, FitData, fit
 from raypi.train.heads import HeadShape, build_head
+from raypi.train.objectives import teacher_targets
 
 N, M, V, T, D, L, DT = 48, 64, 3, 4, 8, 5, 6
 
@@ -55,14 +56,16 @@ def test_result_shapes_for_models_that_teach(method):
     }
     assert 1 <= result.best_epoch <= 4
     assert result.val_probs_final.shape == result.val_probs_best.shape == (M, 3)
-    assert result.train_logits_best.shape == result.train_probs_tau_best.shape == (N, 3)
+    assert result.train_logits_best.shape == (N, 3)
     torch.testing.assert_close(result.val_probs_final.sum(1), torch.ones(M))
     assert math.isnan(result.history[0]["kd_loss"])
 
 
 def test_student_shapes_and_loss_parts():
     data = _data()
-    data.teacher_probs = fit(data, _config(method="teacher")).train_probs_tau_best
+    data.teacher_probs = teacher_targets(
+        fit(data, _config(method="teacher")).train_logits_best, 0.25
+    )
     result = fit(data, _config(method="distill", lam=0.5))
     assert result.train_logits_best is None and result.val_probs_best.shape == (M, 2)
     row = result.history[-1]
@@ -137,7 +140,6 @@ def test_saved_teacher_outputs_are_those_of_the_best_epoch():
         train_logits = head(data.train_tokens[:, 0], data.train_text, data.train_text_lengths)
         val_probs = torch.softmax(head(data.val_tokens, data.val_text, data.val_text_lengths), 1)
     torch.testing.assert_close(result.train_logits_best, train_logits)
-    torch.testing.assert_close(result.train_probs_tau_best, torch.softmax(train_logits / 0.25, 1))
     torch.testing.assert_close(result.val_probs_best, val_probs)
     assert not torch.allclose(result.val_probs_best, result.val_probs_final)
 
@@ -190,12 +192,12 @@ def test_privileged_teacher_helps_and_self_distillation_does_not():
         image, labels, text, lengths = _privileged_problem(100, torch.Generator().manual_seed(seed))
         val = _privileged_problem(1000, torch.Generator().manual_seed(100 + seed))
         data = FitData(image, labels, val[0], val[1], text, lengths, val[2], val[3])
-        config = dict(epochs=40, lr=3e-3, batch_size=32, seed=seed, lam=1.0, tau=0.25)
+        config = dict(epochs=40, lr=3e-3, batch_size=32, seed=seed, lam=1.0)
         teacher = fit(data, FitConfig(method="teacher", **config))
         plain = fit(data, FitConfig(method="image", **config))
-        data.teacher_probs = teacher.train_probs_tau_best
+        data.teacher_probs = teacher_targets(teacher.train_logits_best, 0.25)
         student = fit(data, FitConfig(method="distill", **config))
-        data.teacher_probs = plain.train_probs_tau_best
+        data.teacher_probs = teacher_targets(plain.train_logits_best, 0.25)
         self_student = fit(data, FitConfig(method="self_distill", **config))
         gains.append(student.best_val_auc - plain.best_val_auc)
         self_gains.append(self_student.best_val_auc - plain.best_val_auc)
@@ -224,10 +226,10 @@ def test_clean_privileged_features_teach_the_noisy_image_student():
         train = _clean_features_problem(100, torch.Generator().manual_seed(seed))
         val = _clean_features_problem(1000, torch.Generator().manual_seed(100 + seed))
         data = FitData(train[0], train[1], val[0], val[1], train[2], train[3], val[2], val[3])
-        config = dict(epochs=100, lr=3e-3, batch_size=32, seed=seed, lam=1.0, tau=5.0)
+        config = dict(epochs=100, lr=3e-3, batch_size=32, seed=seed, lam=1.0)
         teacher = fit(data, FitConfig(method="text", **config))  # the report alone, as theirs
         plain = fit(data, FitConfig(method="image", **config))
-        data.teacher_probs = teacher.train_probs_tau_best
+        data.teacher_probs = teacher_targets(teacher.train_logits_best, 5.0)
         student = fit(data, FitConfig(method="distill", **config))
         gains.append(student.final_val_auc - plain.final_val_auc)
     assert sum(gains) / len(gains) > 0.01 and sum(g > 0 for g in gains) >= 4, gains

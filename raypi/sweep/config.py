@@ -93,10 +93,11 @@ _LISTS = {"tasks": str, "encoders": str, "methods": str, "heads": str, "text_enc
           "seeds": int, "sizes": int, "size_picks": int, "lams": float, "taus": float}  # fmt: skip
 _SCALARS = {"lr": float, "batch_size": int, "epochs": int, "views": int, "dtype": str,
             "size_mode": str, "teacher_selection": str, "selection_split": str,
-            "inner_share": float, "self_distill_teacher": str}  # fmt: skip
+            "inner_share": float, "self_distill_teacher": str,
+            "validate_every": int}  # fmt: skip
 _OPTIONAL = ("lr", "epochs", "views")
 _RANGES = {"lams": (0.0, 1.0), "inner_share": (0.0, 1.0)}
-_POSITIVE = ("taus", "lr", "batch_size", "epochs", "sizes")
+_POSITIVE = ("taus", "lr", "batch_size", "epochs", "sizes", "validate_every")
 
 
 def _typed(value, kind) -> bool:

@@ -19,13 +19,47 @@ import pandas as pd
 from raypi import io
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand
 from raypi.sweep.resources import trial_resources
-from raypi.train._flops import attention_reference_flops
+from raypi.train._flops import attention_reference_flops, batch_flops
 from raypi.train.config import METHOD_TABLE
 
 BYTES_PER_VALUE = 2  # fp16 tokens in the store
 DEFAULT_GPU_TFLOPS = 8.0
 """Sustained TFLOP/s assumed for GPU-hours (a T4-class GPU on small heads); an assumption,
 to be replaced by the rate ``benchmarks/gpu.py`` measures on the user's GPUs."""
+
+
+def parse_tflops(text: str) -> dict[str, float]:
+    """Parse sustained TFLOP/s per precision: ``8`` (every precision) or ``fp32=20,bf16=60``.
+
+    Args:
+        text: One number, or ``precision=number`` pairs joined by commas.
+
+    Returns:
+        Precision → TFLOP/s; ``"*"`` holds the single number's rate.
+    """
+    from raypi.train.config import DTYPES
+
+    try:
+        if "=" not in text:
+            rates = {"*": float(text)}
+        else:
+            pairs = (item.split("=", 1) for item in text.split(","))
+            rates = {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise ValueError(f"expected TFLOP/s as 8 or fp32=20,bf16=60; got {text!r}") from None
+    unknown = sorted(set(rates) - {"*", *DTYPES})
+    if unknown or any(rate <= 0 for rate in rates.values()):
+        raise ValueError(f"TFLOP/s per precision of {DTYPES}, each > 0; got {text!r}")
+    return rates
+
+
+def _rate(rates, dtype: str) -> float:
+    """The TFLOP/s of ``dtype`` in ``rates`` (a number, or ``parse_tflops``' dict)."""
+    if not isinstance(rates, dict):
+        return float(rates)
+    if dtype not in rates and "*" not in rates:
+        raise ValueError(f"no TFLOP/s given for precision {dtype!r} (given: {sorted(rates)})")
+    return rates.get(dtype, rates.get("*"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +72,9 @@ class TrialCost:
     """Training and validation FLOP (reference attention head)."""
     bundle: str
     """Its resource request, e.g. ``CPU 1, GPU 0.125``."""
+    executed_flop: float = 0.0
+    """The FLOP raypi's heads execute (merged scores, pooled values; ``train._flops``): what a
+    measured executed TFLOP/s rate (``benchmarks/gpu.py``) divides into GPU-hours."""
 
 
 def _shape(name: str, store: str) -> tuple[int, int]:
@@ -132,14 +169,16 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
     """
     method = METHOD_TABLE[trial.method]
     val = validation_rows(trial)
-    forward, read = 0.0, 0
+    forward, executed, read, batch = 0.0, 0.0, 0, trial.batch_size
     if method.reads_image:
         tokens, dim = _shape(trial.encoder, trial.features)
         forward += attention_reference_flops(tokens, dim)
+        executed += batch_flops(trial.head, tokens, dim, batch) / batch
         read += (trial.size * _views(trial) + val) * tokens * dim * BYTES_PER_VALUE
     if method.reads_report:
         length, width = _shape(trial.text_encoder, trial.features)
         forward += attention_reference_flops(length, width)
+        executed += batch_flops("text", length, width, batch) / batch
         read += (trial.size + val) * length * width * BYTES_PER_VALUE
     flop = trial_flop(forward, trial.size, trial.epochs, val)
     shape = _shape(trial.encoder, trial.features) if trial.encoder else (1, 1)
@@ -151,7 +190,8 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
         share=own.get("gpu_share"), ordinary_gpu_resource=options.ordinary_gpu_resource,
     ).bundle()  # fmt: skip
     text = ", ".join(f"{k} {v:g}" for k, v in bundle.items() if v)
-    return TrialCost(int(read), float(flop), text)
+    executed_flop = trial_flop(executed, trial.size, trial.epochs, val)
+    return TrialCost(int(read), float(flop), text, executed_flop)
 
 
 def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = DEFAULT_GPU_TFLOPS):
@@ -161,19 +201,23 @@ def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = 
         spec: The sweep.
         options: ``LaunchOptions``.
         use_gpu: Price the trials as GPU trials (their GPU shares) or CPU-only ones.
-        gpu_tflops: Sustained TFLOP/s for the GPU-hours column.
+        gpu_tflops: Sustained TFLOP/s for the GPU-hours column: one number, or per precision
+            (``parse_tflops``); each trial is priced at its own precision's rate.
 
     Returns:
-        Columns stage, task, method, encoder, trial_key, bytes_read, flop, gpu_hours, bundle.
+        Columns stage, task, method, encoder, trial_key, dtype, bytes_read, flop,
+        executed_flop, gpu_hours, bundle.
     """
     rows = []
     for trial in expand(spec):
         cost = trial_cost(trial, spec, use_gpu, options)
         rows.append(
             {"stage": 2 if trial.is_student else 1, "task": trial.task, "method": trial.method,
-             "encoder": trial.encoder, "trial_key": trial.trial_key,
+             "encoder": trial.encoder, "trial_key": trial.trial_key, "dtype": trial.dtype,
              "bytes_read": cost.bytes_read, "flop": cost.flop,
-             "gpu_hours": cost.flop / (gpu_tflops * 1e12) / 3600, "bundle": cost.bundle}
+             "executed_flop": cost.executed_flop,
+             "gpu_hours": cost.flop / (_rate(gpu_tflops, trial.dtype) * 1e12) / 3600,
+             "bundle": cost.bundle}
         )  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -188,15 +232,30 @@ def format_dry_run(name: str, costs: pd.DataFrame, gpu_tflops: float = DEFAULT_G
         asks=("bundle", lambda b: "; ".join(sorted(set(b)))),
     )
     total = costs[["bytes_read", "flop", "gpu_hours"]].sum()
+    rates = gpu_tflops if isinstance(gpu_tflops, dict) else {"*": gpu_tflops}
+    said = ", ".join(f"{'any' if k == '*' else k} {v:g}" for k, v in rates.items())
     return "\n".join(
         [
             f"dry run of sweep {name}: {len(costs)} trials (nothing was started)",
             table.reset_index().to_string(index=False),
             f"total: {total['bytes_read'] / 1e9:.2f} GB read, {total['flop'] / 1e15:.3f} PFLOP, "
-            f"~{total['gpu_hours']:.2f} GPU-hours at {gpu_tflops:g} TFLOP/s sustained "
+            f"~{total['gpu_hours']:.2f} GPU-hours at {said} TFLOP/s sustained "
             f"({math.ceil(total['gpu_hours'])} h on one GPU, less with fractional sharing)",
+            _per_precision(costs, rates),
         ]
     )
+
+
+def _per_precision(costs: pd.DataFrame, rates: dict) -> str:
+    """GPU-hours of the whole sweep were it run in each precision a rate is given for."""
+    from raypi.train.config import DTYPES
+
+    flop = costs["flop"].sum()
+    named = [(d, d) for d in DTYPES if d in rates] or [("any", "fp32")]
+    parts = [f"{label}: ~{flop / (_rate(rates, d) * 1e12) / 3600:.2f}" for label, d in named]
+    executed = costs["executed_flop"].sum() / 1e15
+    return (f"GPU-hours of the whole sweep per precision ({', '.join(parts)}); executed "
+            f"{executed:.3f} PFLOP (divide by benchmarks/gpu.py's measured rates)")  # fmt: skip
 
 
 def format_pack_reads(spec: SweepSpec, options) -> str:

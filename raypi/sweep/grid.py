@@ -90,7 +90,10 @@ class Grid:
     views: int | None = None
     """Augmented training views to use (1..views); None = every view in the store."""
     dtype: str = "fp32"
-    """``fp32`` or ``bf16`` autocast."""
+    """Precision: ``fp32`` (the study's), ``tf32`` (TF32 matmuls on CUDA) or ``bf16`` autocast."""
+    validate_every: int = 1
+    """Validate every k-th epoch and the last; k > 1 only with ``teacher_selection: last`` (a
+    model that chooses nothing). 1 = every epoch, the study's curves."""
     teacher_selection: str = "auc"
     """Kept epoch of every model (what a teacher teaches from): ``auc`` (the study's highest
     AUC; ties go to the later epoch), ``loss`` or ``last``."""
@@ -112,6 +115,15 @@ class Grid:
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        from raypi.train.config import DTYPES
+
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.validate_every > 1 and self.teacher_selection != "last":
+            raise ValueError(
+                f"validate_every={self.validate_every} needs teacher_selection 'last' (a model "
+                "that chooses its epoch must validate every epoch)"
+            )
         if not 0.0 < self.inner_share < 1.0:
             raise ValueError(f"inner_share must lie in (0, 1), got {self.inner_share}")
         if not (self.tasks and self.encoders and self.methods and self.seeds):
@@ -205,7 +217,7 @@ class TrialConfig:
     views: int | None
     """Augmented views used (None = all stored)."""
     dtype: str
-    """Autocast dtype."""
+    """Precision (``raypi.train.config.DTYPES``)."""
     teacher_selection: str = "auc"
     """How the trial's model picks its kept epoch (``TEACHER_SELECTIONS``)."""
     selection_split: str = "val"
@@ -220,6 +232,9 @@ class TrialConfig:
     init_seed: int | None = None
     """Seed of the head initialisation, dropout and batch order when it differs from ``seed``
     (an independent self-distillation teacher); None = ``seed``."""
+    validate_every: int = 1
+    """Validate every k-th epoch and the last (keyed only when not 1, so keys of trials
+    from before the field are unchanged)."""
     dataset_root: str = field(default="", compare=False)
     """Absolute dataset root (not part of the key)."""
     features: str = field(default="", compare=False)
@@ -228,7 +243,7 @@ class TrialConfig:
     @property
     def trial_key(self) -> str:
         """Stable 16-hex-digit hash of the fields that define the trial."""
-        return _hash({k: v for k, v in asdict(self).items() if k not in _NOT_KEYED})
+        return _hash(self._keyed())
 
     @property
     def config_key(self) -> str:
@@ -237,8 +252,13 @@ class TrialConfig:
         The report averages over seeds only within one ``config_key`` (the teacher key is left
         out too, since it differs by seed).
         """
-        skip = (*_NOT_KEYED, "seed", "teacher_key")
-        return _hash({k: v for k, v in asdict(self).items() if k not in skip})
+        seeds = ("seed", "init_seed", "teacher_key")
+        return _hash({k: v for k, v in self._keyed().items() if k not in seeds})
+
+    def _keyed(self) -> dict:
+        """The fields a key hashes: not paths, not later fields at their neutral value."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in _NOT_KEYED and v not in _UNKEYED_AT.get(k, ())}  # fmt: skip
 
     @property
     def fit_seed(self) -> int:
@@ -284,13 +304,16 @@ class TrialConfig:
 
 
 _NOT_KEYED = ("dataset_root", "features")
-_KEYED_WHEN_CHANGED = {"self_distill_teacher": (None, "same_seed"), "init_seed": (None,)}
-"""Fields added after key version 2: they enter the key only when they change what a trial
-trained before them (so older results keep their keys)."""
+_UNKEYED_AT = {
+    "self_distill_teacher": (None, "same_seed"),
+    "init_seed": (None,),
+    "validate_every": (1,),
+}
+"""Fields added after key version 2: they enter the key only at a value that changes what a
+trial trained before them (so older results keep their keys)."""
 
 
 def _hash(values: dict) -> str:
-    values = {k: v for k, v in values.items() if v not in _KEYED_WHEN_CHANGED.get(k, (object(),))}
     text = json.dumps({"v": KEY_VERSION, **values}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -339,6 +362,7 @@ def _grid_trials(spec: SweepSpec, grid: Grid):
                     epochs=int(grid.epochs or epochs),
                     views=grid.views,
                     dtype=grid.dtype,
+                    validate_every=int(grid.validate_every),
                     teacher_selection=grid.teacher_selection,
                     selection_split=grid.selection_split,
                     inner_share=_inner_share(grid),

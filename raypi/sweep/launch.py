@@ -67,6 +67,9 @@ class LaunchOptions:
     (for node types that declare no ``memory``, e.g. Ray's fake autoscaler provider)."""
     max_pack_gb: float | None = None
     """A pack whose working set exceeds this is split by size; None = never split."""
+    stack: bool = True
+    """Within a pack, train members of one head, shape and stage as one stacked model
+    (``raypi.train.stack``); False trains one member at a time (for comparison)."""
 
 
 @dataclass
@@ -355,7 +358,7 @@ def make_plan(
     trials = {t.trial_key: t.to_dict() for t in todo}
     return TrialPlan(
         spec.name, out, trials, options.cpus_per_trial, options.epoch_reports, packs or {},
-        pack_memory or {},
+        pack_memory or {}, options.stack,
     )  # fmt: skip
 
 

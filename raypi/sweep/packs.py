@@ -70,6 +70,41 @@ def _split(members: list[TrialConfig], max_bytes: float) -> list[list[TrialConfi
     return [sorted(g, key=lambda t: (t.is_student, t.size)) for g in groups]
 
 
+def stack_key(trial: TrialConfig) -> tuple:
+    """What members of one stack share: stage, head and its shapes, precision, evaluation rows.
+
+    Students of both methods stack together (their heads and shapes are one); under the
+    ``inner`` protocol each size selects on its own rows, so sizes stack only with themselves.
+    """
+    method = METHOD_TABLE[trial.method]
+    return (
+        trial.is_student,
+        method.head or trial.head,
+        trial.head,
+        trial.text_encoder if method.reads_report else None,
+        trial.dtype,
+        trial.size if trial.selection_split == "inner" else None,
+    )
+
+
+def plan_stacks(members: list[TrialConfig], stack: bool = True) -> list[list[TrialConfig]]:
+    """Group a pack's members into stacks trained as one model, stage-1 stacks first.
+
+    Args:
+        members: The pack's members to train, stage-1 models first (``make_packs``' order).
+        stack: False: every member alone (``--no-stack``).
+
+    Returns:
+        The stacks, each in the members' order; teachers always precede their students.
+    """
+    if not stack:
+        return [[member] for member in members]
+    groups: dict[tuple, list[TrialConfig]] = {}
+    for member in members:
+        groups.setdefault(stack_key(member), []).append(member)
+    return sorted(groups.values(), key=lambda group: group[0].is_student)
+
+
 @dataclass
 class WorkingSet:
     """The tensors every member of a pack reads, loaded once."""

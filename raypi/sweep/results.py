@@ -77,6 +77,7 @@ TRIALS_SCHEMA = pa.schema(
         ("best_epoch", pa.int64()),
         ("bytes_read", pa.int64()),
         ("pack_key", pa.string()),
+        ("stack_size", pa.int64()),
         ("train_seconds", pa.float64()),
         ("device", pa.string()),
         ("node_ip", pa.string()),
@@ -92,7 +93,8 @@ TRIALS_SCHEMA = pa.schema(
 ``auc_best`` is the validation AUC at the kept epoch, ``select_auc_best`` the selection split's;
 ``bytes_read`` the feature bytes the trial read (a pack's reads are on its first member, 0 on the
 others, so the column sums to the sweep's reads); ``pack_key`` the pack it ran in (None alone);
-the ``PROVENANCE_COLUMNS`` last."""
+``stack_size`` how many members trained as one stacked model with it (1: alone; None: before
+the column existed); the ``PROVENANCE_COLUMNS`` last."""
 
 LEGACY_DEFAULTS = {
     "dtype": "fp32",
@@ -100,6 +102,8 @@ LEGACY_DEFAULTS = {
     "selection_split": "val",
     "inner_share": None,
     "select_auc_best": None,
+    "validate_every": 1,
+    "stack_size": None,
 }
 """What trials files written before a column existed had in effect: read in its place. Ties of
 the kept epoch then went to the *first* epoch, recorded as ``auc-first-tie`` so that such rows

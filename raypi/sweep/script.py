@@ -77,6 +77,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         help="one Tune trial per trial instead of one per pack of trials sharing their features",
     )
     parser.add_argument(
+        "--no-stack",
+        action="store_true",
+        help="train a pack's members one at a time instead of as stacked models",
+    )
+    parser.add_argument(
         "--max-pack-gb", type=float, default=None,
         help="split a pack whose feature working set exceeds this many GB by size (default: never)",
     )  # fmt: skip
@@ -92,8 +97,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "GPU-hours and the resources they ask for, without starting Ray",
     )
     parser.add_argument(
-        "--gpu-tflops", type=float, default=8.0,
-        help="sustained TFLOP/s assumed for --dry-run's GPU-hours (default 8, a T4 class)",
+        "--gpu-tflops", type=_tflops, default=8.0,
+        help="sustained TFLOP/s assumed for --dry-run's GPU-hours (default 8, a T4 class); "
+        "per precision as fp32=20,tf32=60,bf16=120",
     )  # fmt: skip
     parser.add_argument(
         "-v",
@@ -120,6 +126,17 @@ def sweep_parser(description: str, default_config: str | None) -> argparse.Argum
     return parser
 
 
+def _tflops(text: str):
+    """``--gpu-tflops``: one number, or per precision (``raypi.sweep.cost.parse_tflops``)."""
+    from raypi.sweep.cost import parse_tflops
+
+    try:
+        rates = parse_tflops(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return rates["*"] if list(rates) == ["*"] else rates
+
+
 def launch_options(args: argparse.Namespace):
     """Return the ``LaunchOptions`` given on the command line."""
     from raypi.sweep.launch import LaunchOptions
@@ -131,6 +148,7 @@ def launch_options(args: argparse.Namespace):
         gpu_memory_gb=args.gpu_memory_gb,
         verbose=args.verbose,
         packs=not args.no_packs,
+        stack=not args.no_stack,
         max_pack_gb=args.max_pack_gb,
         pack_memory_gb=args.pack_memory_gb,
         ordinary_gpu_resource=args.ordinary_gpu_resource,

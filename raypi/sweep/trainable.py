@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from raypi.sweep import _inputs, results, teachers
+from raypi.sweep._reporter import Reporter, member_board
 from raypi.sweep.grid import TrialConfig
 from raypi.sweep.resources import threads_for
 
@@ -44,6 +44,9 @@ class TrialPlan:
     """Pack key → its members' trial keys, in training order (stage-1 models first)."""
     pack_memory: dict[str, float] = field(default_factory=dict)
     """Pack key → the host memory in bytes it asked Ray for, and may use (``sweep._memory``)."""
+    stack: bool = True
+    """Train a pack's members of one head, shape and stage as one stacked model
+    (``packs.plan_stacks``); False: one member at a time."""
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
@@ -67,16 +70,16 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
         probs = teachers.teacher_probs(plan.results, trial.teacher_key, train_ids, trial.tau)
     data, train_ids = _inputs.fit_data(trial, probs)
     reporter = Reporter(plan.epoch_reports, members=1)
-    _fit_and_record(trial, data, train_ids, plan, (device, gpu_ids), reporter, started,
-                    extra={"bytes_read": bytes_served() - before})  # fmt: skip
+    _fit_and_record([trial], [(data, train_ids)], plan, (device, gpu_ids), reporter, started,
+                    extras=[{"bytes_read": bytes_served() - before}])  # fmt: skip
     reporter.finish()
 
 
 def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> None:
-    """Train a pack's unrecorded members on one working set, stage-1 models first."""
+    """Train a pack's unrecorded members on one working set, stage-1 stacks first."""
     from raypi.sweep._memory import MemoryBudget
-    from raypi.sweep.packs import load_working_set, member_data
-    from raypi.train import fit  # noqa: F401 - imported before the pack's memory is counted
+    from raypi.sweep.packs import load_working_set, member_data, plan_stacks
+    from raypi.train import fit, fit_stack  # noqa: F401 - imported before memory is counted
 
     members = [TrialConfig.from_dict(plan.trials[k]) for k in plan.packs[key]]
     recorded = results.statuses(plan.results)
@@ -91,16 +94,22 @@ def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> N
     budget.check(working.nbytes)
     reporter = Reporter(plan.epoch_reports, members=len(todo), budget=budget)
     outputs: dict[str, tuple[list[str], torch.Tensor]] = {}
-    for index, trial in enumerate(todo):
-        probs = _pack_teacher_probs(trial, outputs, plan.results)
-        data, train_ids = member_data(working, trial, probs)
-        first = {"bytes_read": working.bytes_read} if index == 0 else {"bytes_read": 0}
-        result = _fit_and_record(trial, data, train_ids, plan, (device, gpu_ids), reporter,
-                                 started if index == 0 else results.now(),
-                                 extra={**first, "pack_key": key})  # fmt: skip
-        if result.train_logits_best is not None and not trial.is_student:
-            outputs[trial.trial_key] = (train_ids, result.train_logits_best)
-        reporter.member_done()
+    bytes_read = working.bytes_read  # on the pack's first member, so the column sums
+    for group in plan_stacks(todo, stack=plan.stack):
+        inputs = []
+        for trial in group:
+            inputs.append(
+                member_data(working, trial, _pack_teacher_probs(trial, outputs, plan.results))
+            )
+        extras = [{"bytes_read": 0, "pack_key": key} for _ in group]
+        extras[0]["bytes_read"], bytes_read = bytes_read, 0
+        fitted = _fit_and_record(group, inputs, plan, (device, gpu_ids), reporter, started,
+                                 extras=extras)  # fmt: skip
+        for trial, (_, train_ids), result in zip(group, inputs, fitted):
+            if result.train_logits_best is not None and not trial.is_student:
+                outputs[trial.trial_key] = (train_ids, result.train_logits_best)
+            reporter.member_done()
+        started = results.now()
     reporter.finish()
 
 
@@ -117,19 +126,39 @@ def _pack_teacher_probs(trial: TrialConfig, outputs: dict, results_dir: str):
     return teachers.teacher_probs(results_dir, trial.teacher_key, train_ids, trial.tau)
 
 
-def _fit_and_record(trial, data, train_ids, plan, placement, reporter, started, extra):
-    """Fit one trial, reporting epochs live, then write its outputs, row and epochs."""
-    from raypi.train import fit
+def _fit_and_record(trials, inputs, plan, placement, reporter, started, extras):
+    """Fit one trial (or a stack of them), reporting epochs live, then record each one.
 
-    _write_resolved_config(trial, plan.results)
-    device, gpu_ids = placement
-    settings = fit_config_of(trial, device)
-    with _member_board(plan.results, trial.trial_key) as board:
-        on_epoch = reporter.epoch(trial.epochs, board)
+    A stack's wall time is shared equally by its members' ``train_seconds`` (so the column
+    sums to the time spent); every member records the stack's size.
+
+    Returns:
+        The members' ``FitResult``s.
+    """
+    from raypi.train import fit, fit_stack
+
+    device, _ = placement
+    settings = [fit_config_of(trial, device) for trial in trials]
+    for trial in trials:
+        _write_resolved_config(trial, plan.results)
+    with contextlib.ExitStack() as boards:
+        callbacks = [reporter.epoch(t.epochs, boards.enter_context(member_board(
+            plan.results, t.trial_key))) for t in trials]  # fmt: skip
         clock, reporting = time.perf_counter(), reporter.seconds
-        result = fit(data, settings, on_epoch=on_epoch)
+        if len(trials) == 1:
+            fitted = [fit(inputs[0][0], settings[0], on_epoch=callbacks[0])]
+        else:
+            fitted = fit_stack([data for data, _ in inputs], settings, on_epoch=callbacks)
         # The fit's own time: what handing epochs to Tune and TensorBoard took is not counted.
-        seconds = time.perf_counter() - clock - (reporter.seconds - reporting)
+        seconds = (time.perf_counter() - clock - (reporter.seconds - reporting)) / len(trials)
+    for trial, (_, train_ids), result, extra in zip(trials, inputs, fitted, extras):
+        extra = {**extra, "stack_size": len(trials), "train_seconds": seconds}
+        _record(trial, train_ids, result, plan, placement, started, extra)
+    return fitted
+
+
+def _record(trial, train_ids, result, plan, placement, started, extra) -> None:
+    """Write a fitted trial's teacher outputs (stage-1 models), row and epochs."""
     if result.train_logits_best is not None and not trial.is_student:
         teachers.write_teacher_outputs(
             plan.results, trial.trial_key, train_ids, result.train_logits_best
@@ -139,11 +168,9 @@ def _fit_and_record(trial, data, train_ids, plan, placement, reporter, started, 
         auc_final=_float(result.final_val_auc), auprc_final=_float(result.final_val_auprc),
         auc_best=_float(result.best_val_auc), auprc_best=_float(result.best_val_auprc),
         select_auc_best=_float(result.best_select_auc), best_epoch=int(result.best_epoch),
-        train_seconds=seconds, **_placement(device, gpu_ids), started_at=started,
-        finished_at=results.now(), **extra,
+        **_placement(*placement), started_at=started, finished_at=results.now(), **extra,
     )  # fmt: skip
     results.write_trial(plan.results, row, result.history)
-    return result
 
 
 def fit_config_of(trial: TrialConfig, device: str):
@@ -159,7 +186,7 @@ def fit_config_of(trial: TrialConfig, device: str):
     from raypi.tasks import get_task
     from raypi.train import FitConfig
 
-    extra = {"lam": trial.lam, "tau": trial.tau} if trial.is_student else {}
+    extra = {"lam": trial.lam} if trial.is_student else {}
     return FitConfig(
         head=trial.head,
         method=trial.method,
@@ -170,6 +197,7 @@ def fit_config_of(trial: TrialConfig, device: str):
         seed=trial.fit_seed,
         device=device,
         dtype=trial.dtype,
+        validate_every=trial.validate_every,
         selection=trial.teacher_selection,
         has_cls_token=_inputs.has_cls_token(trial),
         context=f"{trial.task}/{trial.encoder}/{trial.method}/seed{trial.seed}/{trial.trial_key}",
@@ -197,100 +225,6 @@ def resolve_trial(config: dict, plan: TrialPlan) -> TrialConfig:
         return TrialConfig.from_dict(plan.trials[config["trial_key"]])
     point = TrialConfig.from_dict(plan.trials[config["point"]])
     return replace(point, lam=round(float(config["lam"]), 3), tau=round(float(config["tau"]), 3))
-
-
-REPORT_EVERY_S = 2.0
-"""Least seconds between two results sent to Tune from one trial or pack: each result costs
-Tune tens of milliseconds, which tiny members would otherwise spend many times per second."""
-
-
-class Reporter:
-    """Sends members' epochs to Tune as they happen (its table, schedulers).
-
-    At most one result every ``REPORT_EVERY_S`` goes to Tune, and every epoch to the member's
-    TensorBoard.
-    """
-
-    def __init__(
-        self, limit: int | None, members: int, every_s: float = REPORT_EVERY_S, budget=None
-    ) -> None:
-        self.limit, self.members, self.done, self.every_s = limit, members, 0, every_s
-        self.budget = budget  # a pack's MemoryBudget, checked after every epoch
-        self.best = {"val_auc": float("-inf"), "select_auc": float("-inf")}
-        self.last, self.pending, self.seconds = float("-inf"), None, 0.0
-
-    def member_done(self) -> None:
-        """Count a finished member."""
-        self.done += 1
-
-    def finish(self) -> None:
-        """Send the latest result not sent yet (every trial ends with its final state)."""
-        from ray import tune
-
-        if self.pending is not None:
-            tune.report(self.pending)
-            self.pending = None
-
-    def epoch(self, epochs: int, board=None):
-        """Return the ``on_epoch`` callback of a member that trains ``epochs`` epochs.
-
-        Args:
-            epochs: The member's epochs (``limit`` of them, evenly spaced, may be sent).
-            board: A TensorBoard writer of the member: every epoch is written to it.
-
-        Returns:
-            The callback; the time it spends is counted in ``seconds``.
-        """
-        from ray import tune
-
-        shown = set(range(1, epochs + 1))
-        if self.limit is not None and self.limit < epochs:
-            shown = {epochs - round(i * (epochs - 1) / max(1, self.limit - 1)) for i in
-                     range(self.limit)} if self.limit > 1 else {epochs}  # fmt: skip
-
-        def report(row: dict) -> None:
-            started = time.perf_counter()
-            if board is not None:
-                for name in ("loss", "ce_loss", "kd_loss", "val_auc", "val_auprc", "select_auc"):
-                    value = _float(row.get(name))
-                    if value == value:  # NaN (e.g. kd_loss of a non-student) is not a point
-                        board.add_scalar(name, value, int(row["epoch"]))
-            for name in self.best:
-                value = _float(row.get(name))
-                self.best[name] = max(self.best[name], value) if value == value else self.best[name]
-            if int(row["epoch"]) in shown:
-                self.pending = self._result(row)
-                if started - self.last >= self.every_s:
-                    tune.report(self.pending)
-                    self.pending, self.last = None, time.perf_counter()
-            self.seconds += time.perf_counter() - started
-
-        return report if self.budget is None else self.budget.watching(report)
-
-    def _result(self, row: dict) -> dict:
-        best = {f"best_{k}": v if v > float("-inf") else float("nan") for k, v in self.best.items()}
-        return {"epoch": int(row["epoch"]), "loss": _float(row.get("loss")),
-                "val_auc": _float(row.get("val_auc")), "val_auprc": _float(row.get("val_auprc")),
-                "members_done": self.done, "members": self.members, **best}  # fmt: skip
-
-
-@contextlib.contextmanager
-def _member_board(results_dir: str, key: str):
-    """A TensorBoard writer for one trial at ``<results>/tensorboard/<trial_key>``."""
-    from raypi import io
-
-    try:
-        from tensorboardX import SummaryWriter
-
-        board = SummaryWriter(io.join(results_dir, "tensorboard", key))
-    except Exception as error:  # noqa: BLE001 - curves are a convenience, never a failure
-        warnings.warn(f"no TensorBoard curves for {key}: {error}", RuntimeWarning, stacklevel=2)
-        board = None
-    try:
-        yield board
-    finally:
-        if board is not None:
-            board.close()
 
 
 def _device() -> tuple[str, list[str]]:

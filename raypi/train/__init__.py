@@ -10,13 +10,13 @@ from raypi._lazy import exports
 
 _EXPORTS = {
     "DEFAULT_LAMBDA": "config",
-    "DEFAULT_TAU": "config",
     "METHODS": "config",
     "METHOD_TABLE": "config",
     "FitConfig": "config",
     "FitData": "data",
     "FitResult": "data",
     "fit": "loop",
+    "fit_stack": "stack",
 }
 __all__ = sorted(_EXPORTS)
 

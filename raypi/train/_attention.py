@@ -38,15 +38,27 @@ class AttentionPool(nn.Module):
         self.merged: bool | None = None  # None: choose per call by cost; True/False: force
         self.out_dim = qkv_dim
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Pool tokens; with ``lengths``, tokens at positions ≥ length never count."""
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        dropout_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pool tokens; with ``lengths``, tokens at positions ≥ length never count.
+
+        ``dropout_mask`` (in training: [B, T, T], zeros and 1/(1-p)) replaces the draw of
+        ``F.dropout`` from the global generator, so a member's masks come from its own stream.
+        """
         x = self.norm(tokens)
         scores = self._scores(x)
         if lengths is not None:
             valid = torch.arange(x.shape[1], device=x.device) < lengths[:, None]  # [B, T]
             scores = scores.masked_fill(~valid[:, None, :], torch.finfo(scores.dtype).min)
         attn = torch.softmax(scores, dim=-1)
-        attn = F.dropout(attn, self.dropout, self.training)
+        if dropout_mask is not None and self.training:
+            attn = attn * dropout_mask
+        elif self.training and self.dropout > 0:
+            attn = F.dropout(attn, self.dropout, self.training)
         if lengths is None:
             weights = attn.mean(dim=1)  # [B, T]: ā, the mean attention row
         else:

@@ -57,8 +57,8 @@ class Placed:
             image = None if image is None else image[start:end]
         lengths = None if lengths is None else lengths[start:end]
         return {
-            "image": None if image is None else image.float(),
-            "text": None if text is None else _trim(text[start:end], lengths).float(),
+            "image": _compute_dtype(image),
+            "text": None if text is None else _compute_dtype(_trim(text[start:end], lengths)),
             "text_lengths": lengths,
         }
 
@@ -105,7 +105,7 @@ def place(data: FitData, config: FitConfig, device: torch.device) -> Placed:
         train_lengths=_to(data.train_text_lengths.long(), device) if uses_text else None,
         val_text=_to(_trim(data.val_text, data.val_text_lengths), device) if uses_text else None,
         val_lengths=_to(data.val_text_lengths.long(), device) if uses_text else None,
-        teacher_probs=_to(data.teacher_probs.float(), device) if config.distills else None,
+        teacher_probs=_compute_dtype(_to(data.teacher_probs, device)) if config.distills else None,
     )
     if data.has_selection_split:
         placed.select = Evaluated(
@@ -133,7 +133,14 @@ def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | No
     if tensor is None:
         return None
     taken = tensor.index_select(0, index)
-    return taken.float() if taken.is_floating_point() else taken
+    return _compute_dtype(taken)
+
+
+def _compute_dtype(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """Floating tensors in torch's default dtype (fp32, or float64 where a check sets it)."""
+    if tensor is None or not tensor.is_floating_point():
+        return tensor
+    return tensor.to(torch.get_default_dtype())
 
 
 def _trim(text: torch.Tensor | None, lengths: torch.Tensor | None) -> torch.Tensor | None:

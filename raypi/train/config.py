@@ -74,7 +74,9 @@ def method(name: str) -> Method:
 
 
 DISTILL_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
-DTYPES = ("fp32", "bf16")
+DTYPES = ("fp32", "tf32", "bf16")
+"""Precision of a fit: ``fp32`` (the study's), ``tf32`` (fp32 with TF32 matmuls, on CUDA only;
+on the CPU it computes as ``fp32``) or ``bf16`` (bfloat16 autocast)."""
 SELECTIONS = ("auc", "loss", "last")
 """How a fit picks the epoch it keeps (the one a teacher teaches from): ``auc``, the study's
 rule, keeps the highest selection-split AUC and breaks ties toward the *later* epoch, so a
@@ -86,9 +88,6 @@ DEFAULT_LAMBDA = 0.5
 """Default imitation weight λ. The study does not state λ; 0.5 weighs the hard labels and the
 teacher's soft labels equally, the neutral point of [0, 1] that makes no prior claim about which
 source is better. It is a default to sweep (``sweeps/tune_lambda.py``), not a finding."""
-
-DEFAULT_TAU = 0.25
-"""Default temperature τ: the study's value for every task except MIMIC 5x1200 (τ = 2.5)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,6 @@ class FitConfig:
     """Number of epochs (the task spec's epochs for the training size)."""
     lam: float = DEFAULT_LAMBDA
     """Imitation weight λ in [0, 1] of generalized distillation (distill/self_distill only)."""
-    tau: float = DEFAULT_TAU
-    """Temperature τ at which a teacher's training-row probabilities are returned."""
     selection: str = "auc"
     """Which epoch the fit keeps: one of ``SELECTIONS``. The study keeps its teachers at the
     highest validation AUC and does not say how it breaks ties; raypi breaks them toward the
@@ -121,7 +118,12 @@ class FitConfig:
     device: str = "cpu"
     """Torch device, e.g. ``cpu`` or ``cuda:0``."""
     dtype: str = "fp32"
-    """``fp32``, or ``bf16`` for bfloat16 autocast (parameters and losses stay fp32)."""
+    """One of ``DTYPES``: ``fp32``, ``tf32`` (TF32 matmuls on CUDA) or ``bf16`` (bfloat16
+    autocast; parameters and losses stay fp32)."""
+    validate_every: int = 1
+    """Validate after every k-th epoch and the last (1 = every epoch, the study's curves).
+    Only a fit that keeps its last epoch (``selection: last``) may skip epochs: the others
+    choose an epoch on the validated scores."""
     qkv_dim: int | None = None
     """Width of query/key/value of the image attention; None = input width (the study's)."""
     dropout: float = 0.2
@@ -137,7 +139,7 @@ class FitConfig:
     eval_batch_size: int = 512
     """Batch size of validation and of the teacher's pass over the training rows."""
     keep_train_outputs: bool | None = None
-    """Return best-epoch logits and τ-probabilities on the training rows; None = for the methods
+    """Return best-epoch logits on the training rows; None = for the methods
     that can teach (image, teacher, text), not for students."""
     context: str = ""
     """Label of this fit (e.g. ``task/seed``) used in warnings; never holds patient data."""
@@ -154,9 +156,12 @@ class FitConfig:
         _check_choice("selection", self.selection, SELECTIONS)
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"FitConfig.lam must lie in [0, 1], got {self.lam}")
-        if self.tau <= 0:
-            raise ValueError(f"FitConfig.tau must be > 0, got {self.tau}")
-        for name in ("num_classes", "batch_size", "epochs", "eval_batch_size"):
+        if self.validate_every > 1 and self.selection != "last":
+            raise ValueError(
+                f"FitConfig.validate_every={self.validate_every} needs selection 'last' (a fit "
+                f"that chooses its epoch by {self.selection!r} must validate every epoch)"
+            )
+        for name in ("num_classes", "batch_size", "epochs", "eval_batch_size", "validate_every"):
             if getattr(self, name) < (2 if name == "num_classes" else 1):
                 raise ValueError(f"FitConfig.{name} is too small: {getattr(self, name)}")
 

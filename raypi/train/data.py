@@ -71,9 +71,8 @@ class FitResult:
     val_probs_best: torch.Tensor | None = None
     """Validation probabilities at ``best_epoch``, [M, C]."""
     train_logits_best: torch.Tensor | None = None
-    """Best-epoch logits on the training rows (view 0), [N, C]; None for students."""
-    train_probs_tau_best: torch.Tensor | None = None
-    """softmax(train_logits_best / τ), [N, C]: what a student distills from."""
+    """Best-epoch logits on the training rows (view 0), [N, C]; None for students. A student
+    distills from ``objectives.teacher_targets`` of them at its τ."""
     best_state: dict[str, torch.Tensor] | None = None
     """The head's parameters at ``best_epoch`` (CPU copies), for checkpoints and checks."""
 

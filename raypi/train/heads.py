@@ -69,7 +69,9 @@ def build_head(name: str, shape: HeadShape) -> nn.Module:
         shape: Input widths, classes and options.
 
     Returns:
-        A module whose ``forward(image=None, text=None, text_lengths=None)`` returns logits.
+        A module whose ``forward(image=None, text=None, text_lengths=None, masks=None)``
+        returns logits; its ``dropout_inputs`` names the inputs whose attention drops weights
+        (in the order the forward runs them), the keys of ``masks``.
     """
     if name not in _HEADS:
         raise KeyError(f"unknown head {name!r}; known heads: {', '.join(list_heads())}")
@@ -122,10 +124,13 @@ class ImageClassifier(nn.Module):
         super().__init__()
         self.pool = pool
         self.classifier = nn.Linear(pool.out_dim, num_classes)
+        self.dropout_inputs = ("image",) if isinstance(pool, AttentionPool) else ()
 
-    def forward(self, image=None, text=None, text_lengths=None) -> torch.Tensor:
-        """Logits [B, C] from image tokens [B, T, D]."""
-        return self.classifier(self.pool(image))
+    def forward(self, image=None, text=None, text_lengths=None, masks=None) -> torch.Tensor:
+        """Logits [B, C] from image tokens [B, T, D] (``masks``: dropout masks by input)."""
+        if not self.dropout_inputs:
+            return self.classifier(self.pool(image))
+        return self.classifier(self.pool(image, None, _mask(masks, "image")))
 
 
 class TextClassifier(nn.Module):
@@ -137,10 +142,11 @@ class TextClassifier(nn.Module):
             raise ValueError("the text model needs report tokens (text_dim is None)")
         self.pool = AttentionPool(shape.text_dim, shape.text_qkv_dim, shape.dropout)
         self.classifier = nn.Linear(self.pool.out_dim, shape.num_classes)
+        self.dropout_inputs = ("text",)
 
-    def forward(self, image=None, text=None, text_lengths=None) -> torch.Tensor:
+    def forward(self, image=None, text=None, text_lengths=None, masks=None) -> torch.Tensor:
         """Logits [B, C] from report tokens [B, L, D] and their lengths [B]."""
-        return self.classifier(self.pool(text, text_lengths))
+        return self.classifier(self.pool(text, text_lengths, _mask(masks, "text")))
 
 
 class Teacher(nn.Module):
@@ -158,12 +164,23 @@ class Teacher(nn.Module):
         self.text_norm = nn.LayerNorm(self.text_pool.out_dim)
         width = self.image_pool.out_dim + self.text_pool.out_dim
         self.classifier = nn.Linear(width, shape.num_classes)
+        attends = isinstance(self.image_pool, AttentionPool)
+        # The order in which the forward draws its masks: the image branch runs first.
+        self.dropout_inputs = ("image", "text") if attends else ("text",)
 
-    def forward(self, image=None, text=None, text_lengths=None) -> torch.Tensor:
+    def forward(self, image=None, text=None, text_lengths=None, masks=None) -> torch.Tensor:
         """Logits [B, C] from image tokens [B, T, D] and report tokens [B, L, D'] + lengths."""
-        image_vec = self.image_norm(self.image_pool(image))
-        text_vec = self.text_norm(self.text_pool(text, text_lengths))
+        if isinstance(self.image_pool, AttentionPool):
+            pooled = self.image_pool(image, None, _mask(masks, "image"))
+        else:
+            pooled = self.image_pool(image)
+        image_vec = self.image_norm(pooled)
+        text_vec = self.text_norm(self.text_pool(text, text_lengths, _mask(masks, "text")))
         return self.classifier(torch.cat([image_vec, text_vec], dim=1))
+
+
+def _mask(masks: dict | None, key: str) -> torch.Tensor | None:
+    return None if masks is None else masks.get(key)
 
 
 @register_head("attention")

@@ -8,6 +8,11 @@ from torch.nn import functional as F
 from raypi.train.config import DEFAULT_LAMBDA
 
 
+def full_precision(tensor: torch.Tensor) -> torch.Tensor:
+    """Return ``tensor`` in fp32, or as it is when it is fp32 or wider (float64 checks)."""
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Plain cross-entropy with hard labels.
 
@@ -18,7 +23,7 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch
     Returns:
         ``loss`` and ``ce_loss`` (the same tensor).
     """
-    ce = F.cross_entropy(logits.float(), labels)
+    ce = F.cross_entropy(full_precision(logits), labels)
     return {"loss": ce, "ce_loss": ce}
 
 
@@ -32,8 +37,8 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     Returns:
         The scalar loss.
     """
-    log_probs = F.log_softmax(logits.float(), dim=1)
-    return -(target_probs.float() * log_probs).sum(dim=1).mean()
+    log_probs = F.log_softmax(full_precision(logits), dim=1)
+    return -(full_precision(target_probs) * log_probs).sum(dim=1).mean()
 
 
 def distillation(
@@ -58,19 +63,58 @@ def distillation(
         ``loss``, ``ce_loss`` (hard-label term) and ``kd_loss`` (imitation term), unweighted
         parts.
     """
-    ce = F.cross_entropy(logits.float(), labels)
+    ce = F.cross_entropy(full_precision(logits), labels)
     kd = soft_cross_entropy(logits, teacher_probs)
     return {"loss": (1.0 - lam) * ce + lam * kd, "ce_loss": ce, "kd_loss": kd}
 
 
 def teacher_targets(teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
-    """Soft targets softmax(g/τ) from a teacher's logits.
+    """Soft targets softmax(g/τ) from a teacher's logits: the one place τ acts.
+
+    There is no default τ here: a student's τ is its trial's (the task's τ unless a sweep
+    names others, ``raypi.sweep.grid``).
 
     Args:
         teacher_logits: Teacher outputs [N, C].
         tau: Temperature τ > 0 (< 1 sharpens, > 1 softens).
 
     Returns:
-        Probabilities [N, C] in fp32.
+        Probabilities [N, C] in fp32 (float64 for float64 logits).
     """
-    return torch.softmax(teacher_logits.float() / tau, dim=1)
+    if not tau > 0:
+        raise ValueError(f"the temperature τ must be > 0, got {tau}")
+    return torch.softmax(full_precision(teacher_logits) / tau, dim=1)
+
+
+def stacked_losses(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    valid: torch.Tensor,
+    teacher_probs: torch.Tensor | None = None,
+    lams: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Each stacked member's own objective on its own (padded) batch, as one tensor op.
+
+    Member m's loss is the mean over its valid rows, so its gradient is that of its own
+    ``cross_entropy`` or ``distillation``; padded rows weigh nothing.
+
+    Args:
+        logits: Outputs [M, B, C].
+        labels: Class indices [M, B].
+        valid: Which rows are real, [M, B] bool.
+        teacher_probs: softmax(g/τ) per member and row, [M, B, C] (students), or None.
+        lams: Imitation weight λ per member, [M] (students).
+
+    Returns:
+        ``loss``, ``ce_loss`` and (students) ``kd_loss``, each [M].
+    """
+    logits = full_precision(logits)
+    weight = valid.to(logits.dtype)
+    count = weight.sum(dim=1)
+    ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    ce = (ce.view_as(weight) * weight).sum(dim=1) / count
+    if teacher_probs is None:
+        return {"loss": ce, "ce_loss": ce}
+    kd = -(full_precision(teacher_probs) * F.log_softmax(logits, dim=2)).sum(dim=2)
+    kd = (kd * weight).sum(dim=1) / count
+    return {"loss": (1.0 - lams) * ce + lams * kd, "ce_loss": ce, "kd_loss": kd}
