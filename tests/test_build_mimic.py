@@ -11,6 +11,7 @@ import pytest
 from _fixtures_mimic import FIVE, make_mimic
 
 from raypi.cli import main
+from raypi.data import images as image_roots
 from raypi.data import tables
 from raypi.data._mimic_tasks import AGE_BIN_EDGES, age_bin, check_spec_bins
 from raypi.data.mimic import MimicOptions, build_mimic
@@ -44,7 +45,7 @@ def test_published_layout_and_outputs_are_valid(built):
     assert all(
         path.endswith(".jpg") and path.startswith("files/p1") for path in dataset["image_path"]
     )
-    assert tables.image_root(out) == str(fx.jpg.absolute())
+    assert image_roots.image_root(out) == str(fx.jpg.absolute())
     assert not tables.check_images(out, dataset, decode=True)
 
 
@@ -227,7 +228,7 @@ def test_image_root_is_recorded_and_read(built, tmp_path):
     common = ["build", "mimic", "--jpg", str(fx.jpg), "--reports", str(fx.reports)]
     options = ["--per-class", "3", "1", "--age-images", "all", "--image-root", str(copy)]
     assert main([*common, "--mimic-iv", str(fx.mimic_iv), "--out", str(out), *options]) == 0
-    assert tables.read_meta(out)[tables.IMAGE_ROOT_KEY] == str(copy)
+    assert tables.read_meta(out)[image_roots.IMAGE_ROOT_KEY] == str(copy)
     dataset = tables.read_dataset(out)
     assert not tables.check_images(out, dataset, decode=False)
     shutil.rmtree(copy / "files" / dataset["image_path"].iloc[0].split("/")[1])
@@ -237,5 +238,5 @@ def test_image_root_is_recorded_and_read(built, tmp_path):
 def test_absolute_paths_cannot_be_remapped(tmp_path):
     frame = pd.DataFrame({"image_id": ["a", "b"], "image_path": ["/old/a.jpg", "rel/b.jpg"]})
     with pytest.raises(TableError, match="cannot remap absolute image paths"):
-        tables.require_relative_paths(frame, "dataset.parquet", "s3://bucket/images")
-    tables.require_relative_paths(frame.iloc[1:], "dataset.parquet", "s3://bucket/images")
+        image_roots.require_relative_paths(frame, "dataset.parquet", "s3://bucket/images")
+    image_roots.require_relative_paths(frame.iloc[1:], "dataset.parquet", "s3://bucket/images")

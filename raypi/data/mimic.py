@@ -22,6 +22,7 @@ import pandas as pd
 from raypi import __version__, io
 from raypi.data import _mimic_layout as layout
 from raypi.data import _mimic_tasks as rules
+from raypi.data import images as image_roots
 from raypi.data import tables
 from raypi.data._summary import Drops, task_summary
 from raypi.data.reports import report_text, section_counts
@@ -186,5 +187,5 @@ def build_mimic(
     }
     io.write_json(io.join(out, "build_summary.json"), summary)
     meta = {"name": "mimic", "tasks": list(built), "summary": "build_summary.json"}
-    tables.write_meta(out, {**meta, tables.IMAGE_ROOT_KEY: options.image_root or str(jpg)})
+    tables.write_meta(out, {**meta, image_roots.IMAGE_ROOT_KEY: options.image_root or str(jpg)})
     return summary

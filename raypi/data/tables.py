@@ -257,50 +257,6 @@ def write_meta(root: str | os.PathLike, meta: dict) -> str:
     return path
 
 
-IMAGE_ROOT_KEY = "image_root"
-"""``meta.json`` key: where the images' relative paths start when not at the dataset root
-(MIMIC's images stay in the MIMIC-CXR-JPG folder, or its copy on S3)."""
-
-
-def image_root(root: str | os.PathLike, override: str | None = None) -> str:
-    """Return the folder a dataset's relative image paths start from.
-
-    Args:
-        root: Dataset root.
-        override: ``--image-root``: where this run reads the images (e.g. their copy on S3).
-
-    Returns:
-        ``override``, else ``meta.json``'s ``image_root`` (relative to ``root`` when relative),
-        else ``root`` itself.
-    """
-    if override:
-        return str(override)
-    meta_path = io.join(root, META_FILE)
-    recorded = io.read_json(meta_path).get(IMAGE_ROOT_KEY) if io.exists(meta_path) else None
-    if not recorded:
-        return str(root)
-    if io.is_remote(recorded) or os.path.isabs(recorded):
-        return str(recorded)
-    return io.join(root, recorded)
-
-
-def require_relative_paths(frame: pd.DataFrame, file: str, image_root_given: str) -> None:
-    """Refuse remapping a table whose image paths are absolute (they ignore any image root).
-
-    Raises:
-        TableError: Naming the rows and how to get a table with relative paths.
-    """
-    paths = frame["image_path"].astype(str)
-    absolute = paths.map(lambda p: io.is_remote(p) or os.path.isabs(p))
-    if absolute.any():
-        raise TableError(
-            f"{file}: --image-root {image_root_given} cannot remap absolute image paths "
-            f"({_rows(absolute, frame, 'image_path')}); rebuild the dataset root with this "
-            "raypi (`raypi build mimic --image-root …` writes paths relative to the image "
-            "root), or run without --image-root to read the paths as stored"
-        )
-
-
 def image_location(root: str | os.PathLike, image_path: str) -> str:
     """Return where an image lives: ``image_path`` itself if a URI/absolute, else under ``root``.
 
@@ -351,6 +307,8 @@ def check_images(
     Returns:
         ``[{"image_id": ..., "reason": ...}]`` for every bad image, in table order.
     """
+    from raypi.data.images import image_root  # it reads meta.json through this module
+
     bad, images = [], image_root(root)
     for image_id, image_path in zip(frame["image_id"], frame["image_path"]):
         location = image_location(images, image_path)

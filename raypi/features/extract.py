@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from raypi import cluster, io
+from raypi.data import images as image_roots
 from raypi.data import tables
 from raypi.data.tables import read_dataset
 from raypi.features import _tokens, schema, store, trust
@@ -141,8 +142,8 @@ def extract(
     _validate(config)
     table = read_dataset(dataset_root)
     if image_root:
-        tables.require_relative_paths(table, tables.dataset_file(dataset_root), image_root)
-    images = tables.image_root(dataset_root, image_root)
+        image_roots.require_relative_paths(table, tables.dataset_file(dataset_root), image_root)
+    images = image_roots.image_root(dataset_root, image_root)
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
     paths = [trust.weights_of(spec, weights or {}, config.random_weights) for spec in specs]
     # Every encoder is built from its weights before Ray starts: wrong weights stop here.

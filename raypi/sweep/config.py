@@ -3,7 +3,9 @@
 ```yaml
 name: distill_grid
 data:                        # dataset name -> tables and features (omit for the demo)
-  inspect: {root: ${RAYPI_DATA}/datasets/inspect, features: ${RAYPI_DATA}/features/inspect}
+  inspect:
+    root: "${RAYPI_DATA}/datasets/inspect"
+    features: "${RAYPI_DATA}/features/inspect"
 defaults: {encoders: [rad_dino, c2l], seeds: [0, 1, 2, 3, 4]}
 grids:
   - {tasks: [readmission], size_picks: [0, -1]}
