@@ -236,3 +236,23 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys):
     assert float(hours[1]) == pytest.approx(4 * float(hours[2]), rel=1e-3)
     with pytest.raises(SystemExit):
         sweep_parser("", config).parse_args(["--gpu-tflops", "fp16=10"])
+
+
+def test_precision_and_validate_every_are_recorded_settings():
+    trials = expand(spec(dtype="tf32", validate_every=3, teacher_selection="last"))
+    assert {(t.dtype, t.validate_every) for t in trials} == {("tf32", 3)}
+    row = sweep_results.trial_row("s", trials[0].to_dict(), "ok", stack_size=4)
+    assert (row["dtype"], row["validate_every"], row["stack_size"]) == ("tf32", 3, 4)
+    # validate_every 1 (the default) leaves keys as they were before the field existed.
+    plain = expand(spec())
+    assert {t.validate_every for t in plain} == {1}
+    every = {t.trial_key for t in expand(spec(teacher_selection="last"))}
+    assert not every & {t.trial_key for t in trials}
+    with pytest.raises(ValueError, match="teacher_selection 'last'"):
+        spec(validate_every=2)
+    with pytest.raises(ValueError, match="dtype"):
+        spec(dtype="fp16")
+    loaded = spec_from_dict({"name": "s", "grids": [{"tasks": ["demo_prognostic"],
+                             "encoders": ["tiny_vit"], "validate_every": 2,
+                             "teacher_selection": "last", "dtype": "bf16"}]})  # fmt: skip
+    assert loaded.grids[0].validate_every == 2 and loaded.grids[0].dtype == "bf16"
