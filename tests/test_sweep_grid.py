@@ -264,3 +264,23 @@ def test_study_configs_take_their_data_from_the_command_line_or_environment(monk
     assert replaced.data["mimic"].root == "s3://env/raypi/datasets/mimic"  # the others stay
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", "inspect=s3://x/ds"])
+
+
+def test_precision_and_validate_every_are_recorded_settings():
+    trials = expand(spec(dtype="tf32", validate_every=3, teacher_selection="last"))
+    assert {(t.dtype, t.validate_every) for t in trials} == {("tf32", 3)}
+    row = sweep_results.trial_row("s", trials[0].to_dict(), "ok", stack_size=4)
+    assert (row["dtype"], row["validate_every"], row["stack_size"]) == ("tf32", 3, 4)
+    # validate_every 1 (the default) leaves keys as they were before the field existed.
+    plain = expand(spec())
+    assert {t.validate_every for t in plain} == {1}
+    every = {t.trial_key for t in expand(spec(teacher_selection="last"))}
+    assert not every & {t.trial_key for t in trials}
+    with pytest.raises(ValueError, match="teacher_selection 'last'"):
+        spec(validate_every=2)
+    with pytest.raises(ValueError, match="dtype"):
+        spec(dtype="fp16")
+    loaded = spec_from_dict({"name": "s", "grids": [{"tasks": ["demo_prognostic"],
+                             "encoders": ["tiny_vit"], "validate_every": 2,
+                             "teacher_selection": "last", "dtype": "bf16"}]})  # fmt: skip
+    assert loaded.grids[0].validate_every == 2 and loaded.grids[0].dtype == "bf16"

@@ -1,9 +1,7 @@
 """Pieces of a stacked step: per-member Adam over stacked parameters, padded member batches.
 
-``StackedAdam`` keeps, per parameter and member, the state ``torch.optim.Adam`` keeps per
-parameter (first and second moments, step count) and updates only the members that took a
-step: a member that sits a step out (its epoch has fewer batches) or has left the stack does
-not drift under its momentum.
+``MemberAdam`` updates only the members that took a step: a member that sits a step out (its
+epoch has fewer batches) or has left the stack does not drift under its momentum.
 """
 
 from __future__ import annotations
@@ -16,24 +14,24 @@ from torch.nn import functional as F
 from raypi.train._member import Member, dropout_masks
 
 
-class StackedAdam:
-    """Adam (PyTorch's update, no weight decay) over parameters stacked on dim 0 by member."""
+class MemberAdam:
+    """One ``torch.optim.Adam`` over stacked parameters, one parameter group per member.
 
-    def __init__(
-        self,
-        params: dict[str, torch.Tensor],
-        lrs: list[float],
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-    ) -> None:
-        self.params, self.betas, self.eps = params, betas, eps
-        first = next(iter(params.values()))
-        self.lrs = torch.tensor(lrs, dtype=torch.float64, device=first.device)
-        self.exp_avg = {k: torch.zeros_like(p) for k, p in params.items()}
-        self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
-        self.steps = {
-            k: torch.zeros(len(lrs), dtype=torch.float64, device=first.device) for k in params
-        }
+    Each member's group holds detached views of its slices of the stacked leaves, so PyTorch's
+    own (fused, where the device has it) Adam updates every member exactly as ``fit``'s
+    optimizer updates it alone, with its own learning rate and state. A member that takes no
+    step gets no gradient, and Adam leaves a parameter without gradient (and its state) alone.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], lrs: list[float]) -> None:
+        self.params = params
+        self.views = [{name: value.detach()[member] for name, value in params.items()}
+                      for member in range(len(lrs))]  # fmt: skip
+        groups = [{"params": list(views.values()), "lr": lr} for views, lr in zip(self.views, lrs)]
+        try:
+            self.optimizer = torch.optim.Adam(groups, fused=True)
+        except (RuntimeError, TypeError):  # as fit's: fused Adam is missing for some devices
+            self.optimizer = torch.optim.Adam(groups)
 
     def zero_grad(self) -> None:
         """Drop the gradients (as ``zero_grad(set_to_none=True)``)."""
@@ -41,38 +39,18 @@ class StackedAdam:
             param.grad = None
 
     @torch.no_grad()
-    def step(self, members: torch.Tensor | None = None) -> None:
-        """Update members ``members`` (indices; None = all); a parameter without grad is skipped.
+    def step(self, members: list[int]) -> None:
+        """Update the members that took this step; the others' parameters and state stay.
 
         Args:
-            members: The members that took this step.
+            members: Indices of the members whose gradients are in the stacked leaves.
         """
-        beta1, beta2 = self.betas
-        for name, param in self.params.items():
-            if param.grad is None:  # as torch.optim.Adam: no step, no state change
-                continue
-            rows = (lambda t: t) if members is None else (lambda t: t.index_select(0, members))
-            grad, exp_avg, exp_avg_sq = (
-                rows(param.grad),
-                rows(self.exp_avg[name]),
-                rows(self.exp_avg_sq[name]),
-            )
-            steps = rows(self.steps[name]) + 1
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            shape = (-1,) + (1,) * (param.ndim - 1)
-            step_size = (rows(self.lrs) / (1 - beta1**steps)).to(param.dtype).view(shape)
-            correction = ((1 - beta2**steps) ** 0.5).to(param.dtype).view(shape)
-            denom = (exp_avg_sq.sqrt() / correction).add_(self.eps)
-            updated = rows(param) - step_size * exp_avg / denom
-            if members is None:
-                param.copy_(updated)
-                self.steps[name] = steps
-            else:
-                param.index_copy_(0, members, updated)
-                self.exp_avg[name].index_copy_(0, members, exp_avg)
-                self.exp_avg_sq[name].index_copy_(0, members, exp_avg_sq)
-                self.steps[name].index_copy_(0, members, steps)
+        taking = set(members)
+        for member, views in enumerate(self.views):
+            for name, view in views.items():
+                grad = self.params[name].grad
+                view.grad = grad[member] if member in taking and grad is not None else None
+        self.optimizer.step()
 
 
 @dataclass

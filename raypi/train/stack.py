@@ -5,7 +5,7 @@ leading dimension and run through ``torch.func.vmap`` over ``functional_call`` o
 one step runs each kernel once for all members. Each member keeps what makes it itself:
 
 - parameters built under its own seed, its own Adam state and learning rate
-  (``StackedAdam``), its own batch order, view draws and dropout stream (``_member``, which
+  (``MemberAdam``), its own batch order, view draws and dropout stream (``_member``, which
   ``fit`` uses too);
 - its own rows and number of steps: members of different sizes stack, a member with fewer
   batches sits the rest of an epoch out, and a member whose epochs are done leaves the stack —
@@ -27,7 +27,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from raypi.train import metrics, objectives
 from raypi.train._member import Member, autocast, build_member, epoch_order, head_shape, precision
-from raypi.train._stacked import StackedAdam, stacked_batch
+from raypi.train._stacked import MemberAdam, stacked_batch
 from raypi.train.config import FitConfig
 from raypi.train.data import FitData, FitResult, check_fit_data
 from raypi.train.loop import (
@@ -128,7 +128,7 @@ class _Stack:
         if buffers:
             raise ValueError(f"heads with buffers do not stack: {sorted(buffers)}")
         self.params = params
-        self.adam = StackedAdam(params, [m.config.lr for m in members])
+        self.adam = MemberAdam(params, [m.config.lr for m in members])
         self.base = copy.deepcopy(members[0].model).to("meta")
         self.config = members[0].config
         self.device = members[0].placed.train_labels.device
@@ -213,7 +213,7 @@ class _Stack:
         )
         self.adam.zero_grad()
         parts["loss"].sum().backward()
-        self.adam.step(index)
+        self.adam.step(taking)
         kd = parts.get("kd_loss", torch.full_like(parts["loss"], math.nan))
         return torch.stack([parts["loss"], parts["ce_loss"], kd], dim=1).detach()
 
