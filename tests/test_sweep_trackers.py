@@ -22,8 +22,15 @@ from pathlib import Path
 import pytest
 
 from raypi import io
-from raypi.sweep import Grid, LaunchOptions, SweepSpec, read_epochs, read_trials, run_sweep
-from raypi.sweep import trackers
+from raypi.sweep import (
+    Grid,
+    LaunchOptions,
+    SweepSpec,
+    read_epochs,
+    read_trials,
+    run_sweep,
+    trackers,
+)
 from raypi.sweep.synthetic import make_synthetic_study
 
 ray = pytest.importorskip("ray")
