@@ -221,6 +221,8 @@ class MlflowRun:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        # MLflow prints each ended run's URL to stdout: one line per member in Ray's logs.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.client = MlflowClient(tracking_uri=spec.target)
         earlier = self.client.search_runs(
             [spec.experiment_id], filter_string=f"tags.`raypi.trial_key` = '{trial.trial_key}'"
