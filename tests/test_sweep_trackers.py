@@ -74,7 +74,7 @@ def cluster(s3_server, tmp_path_factory):
     """One local Ray, started after the S3 server and with W&B offline, so workers see both."""
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
     os.environ.pop("WANDB_MODE")

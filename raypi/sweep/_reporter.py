@@ -41,7 +41,7 @@ class Reporter:
 
         Args:
             epochs: The member's epochs (``limit`` of them, evenly spaced, may be sent).
-            board: A TensorBoard writer of the member: every epoch is written to it.
+            board: The member's log (``sweep.trackers.MemberLog``): every epoch goes to it.
 
         Returns:
             The callback; the time it spends is counted in ``seconds``.
