@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install sysdeps demo test lint clean
+.PHONY: install sysdeps demo test lint docs clean
 DEMO_RESULTS ?= results/distill_grid_demo
 
 $(BIN)/python:
@@ -36,8 +36,12 @@ demo: install
 	$(BIN)/raypi report $(DEMO_RESULTS) --out $(DEMO_RESULTS)/report
 
 lint: install
-	$(BIN)/ruff check raypi sweeps analysis benchmarks tests
-	$(BIN)/ruff format --check raypi sweeps analysis benchmarks tests
+	$(BIN)/ruff check raypi sweeps analysis benchmarks examples tests
+	$(BIN)/ruff format --check raypi sweeps analysis benchmarks examples tests
+
+# The API reference and guides (docs/, mkdocs.yml) into site/; warnings are errors.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # Two pytest-xdist workers: each test module stays on one worker (its Ray cluster is built once),
 # and modules that start Ray heads on fixed ports never run at the same time (tests/conftest.py).
@@ -46,4 +50,4 @@ test: install sysdeps lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

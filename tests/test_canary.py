@@ -4,10 +4,12 @@ A demo dataset whose every report carries a canary token goes through the whole 
 a user runs it — ``raypi extract``, ``raypi sweep`` (teachers, students, text-only model),
 ``raypi report`` — each a separate process. Then every byte it produced is scanned: the
 commands' stdout and stderr, the feature store, the results (Tune's folders, TensorBoard
-event files, teacher outputs, configs, Parquet), the HTML report, and the logs of the Ray
-sessions the commands started.
+event files, teacher outputs, configs, Parquet), the trackers' stores (an MLflow SQLite
+database, W&B's offline files), the HTML report, and the logs of the Ray sessions the commands
+started.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -22,10 +24,11 @@ CANARY = "Zq7CanaryXv"
 RAY_SESSIONS = Path("/tmp/ray")
 
 
-def _raypi(*args: str) -> subprocess.CompletedProcess:
+def _raypi(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "raypi.cli", *args], capture_output=True, text=True, timeout=600
-    )
+        [sys.executable, "-m", "raypi.cli", *args], capture_output=True, text=True, timeout=600,
+        env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
 
 
 def _hits(folder: Path) -> list[str]:
@@ -70,9 +73,12 @@ def test_canary_in_every_report_appears_nowhere_downstream(tmp_path):
         ],  # fmt: skip
     }
     (tmp_path / "canary.yaml").write_text(yaml.safe_dump(config))
+    trackers = tmp_path / "trackers"
+    tracking = ("--tracker", f"mlflow=sqlite:///{trackers / 'mlflow.db'}", "--tracker", "wandb")
     runs.append(
-        _raypi("sweep", "--config", str(tmp_path / "canary.yaml"), "--storage", str(results))
-    )
+        _raypi("sweep", "--config", str(tmp_path / "canary.yaml"), "--storage", str(results),
+               *tracking, env={"WANDB_MODE": "offline", "WANDB_DIR": str(trackers / "wandb")})
+    )  # fmt: skip
     assert runs[-1].returncode == 0, runs[-1].stderr[-2000:]
     runs.append(_raypi("report", str(results / "canary"), "--out", str(report)))
     assert runs[-1].returncode == 0, runs[-1].stderr[-2000:]
@@ -82,7 +88,10 @@ def test_canary_in_every_report_appears_nowhere_downstream(tmp_path):
     assert any((results / "canary").rglob("events.out.tfevents*"))  # TensorBoard was written
     for run in runs:
         assert CANARY.lower() not in (run.stdout + run.stderr).lower()
+    assert len(list((trackers / "wandb" / "wandb").glob("offline-run-*"))) == len(trials)
+    assert (trackers / "mlflow.db").stat().st_size > 0
     assert _hits(store) == [] and _hits(results) == [] and _hits(report) == []
+    assert _hits(trackers) == []
     sessions = [s for s in RAY_SESSIONS.glob("session_2*") if s.stat().st_mtime >= started - 1]
     assert sessions, "the commands' Ray sessions (their logs) were not found"
     for session in sessions:

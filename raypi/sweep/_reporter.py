@@ -1,10 +1,8 @@
-"""Members' epochs to Tune as they happen, and each member's TensorBoard curves."""
+"""Members' epochs to Tune as they happen, and to each member's TensorBoard and trackers."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
 
 REPORT_EVERY_S = 2.0
 """Least seconds between two results sent to Tune from one trial or pack: each result costs
@@ -15,7 +13,7 @@ class Reporter:
     """Sends members' epochs to Tune as they happen (its table, schedulers).
 
     At most one result every ``REPORT_EVERY_S`` goes to Tune, and every epoch to the member's
-    TensorBoard.
+    log (its TensorBoard and tracker runs, ``sweep.trackers.member_log``).
     """
 
     def __init__(
@@ -43,7 +41,7 @@ class Reporter:
 
         Args:
             epochs: The member's epochs (``limit`` of them, evenly spaced, may be sent).
-            board: A TensorBoard writer of the member: every epoch is written to it.
+            board: The member's log (``sweep.trackers.MemberLog``): every epoch goes to it.
 
         Returns:
             The callback; the time it spends is counted in ``seconds``.
@@ -79,25 +77,6 @@ class Reporter:
         return {"epoch": int(row["epoch"]), "loss": _float(row.get("loss")),
                 "val_auc": _float(row.get("val_auc")), "val_auprc": _float(row.get("val_auprc")),
                 "members_done": self.done, "members": self.members, **best}  # fmt: skip
-
-
-@contextlib.contextmanager
-def member_board(results_dir: str, key: str):
-    """A TensorBoard writer for one trial at ``<results>/tensorboard/<trial_key>``."""
-    from raypi import io
-
-    try:
-        from tensorboardX import SummaryWriter
-
-        board = SummaryWriter(io.join(results_dir, "tensorboard", key))
-    except Exception as error:  # noqa: BLE001 - curves are a convenience, never a failure
-        warnings.warn(f"no TensorBoard curves for {key}: {error}", RuntimeWarning, stacklevel=2)
-        board = None
-    try:
-        yield board
-    finally:
-        if board is not None:
-            board.close()
 
 
 def _float(value) -> float:

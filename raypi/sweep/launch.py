@@ -70,6 +70,9 @@ class LaunchOptions:
     stack: bool = True
     """Within a pack, train members of one head, shape and stage as one stacked model
     (``raypi.train.stack``); False trains one member at a time (for comparison)."""
+    trackers: tuple[str, ...] = ()
+    """Trackers that get one run per member: ``mlflow[=URI]``, ``wandb[=PROJECT]``
+    (``sweep.trackers``)."""
 
 
 @dataclass
@@ -355,10 +358,12 @@ def make_plan(
     pack_memory: dict | None = None,
 ) -> TrialPlan:
     """Return the plan shared by the trials (or packs) of one Tune run."""
+    from raypi.sweep.trackers import resolve
+
     trials = {t.trial_key: t.to_dict() for t in todo}
     return TrialPlan(
         spec.name, out, trials, options.cpus_per_trial, options.epoch_reports, packs or {},
-        pack_memory or {}, options.stack,
+        pack_memory or {}, options.stack, resolve(options.trackers, spec.name, out),
     )  # fmt: skip
 
 

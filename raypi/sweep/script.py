@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from raypi.sweep.trackers import tracker_arg
+
 
 def _data_override(value: str) -> tuple[str, tuple[str, str]]:
     name, _, paths = value.partition("=")
@@ -102,6 +104,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "per precision as fp32=20,tf32=60,bf16=120",
     )  # fmt: skip
     parser.add_argument(
+        "--tracker", action="append", default=[], type=tracker_arg, metavar="mlflow[=URI]|wandb",
+        help="also log one run per member (trial) to MLflow (its tracking URI, else "
+        "$MLFLOW_TRACKING_URI) or W&B (project, else $WANDB_PROJECT); may be given twice",
+    )  # fmt: skip
+    parser.add_argument(
         "-v",
         "--verbose",
         action="count",
@@ -152,6 +159,7 @@ def launch_options(args: argparse.Namespace):
         max_pack_gb=args.max_pack_gb,
         pack_memory_gb=args.pack_memory_gb,
         ordinary_gpu_resource=args.ordinary_gpu_resource,
+        trackers=tuple(args.tracker),
     )
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from raypi.sweep import _inputs, results, teachers
-from raypi.sweep._reporter import Reporter, member_board
+from raypi.sweep._reporter import Reporter
 from raypi.sweep.grid import TrialConfig
 from raypi.sweep.resources import threads_for
+from raypi.sweep.trackers import member_log
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TrialPlan:
     stack: bool = True
     """Train a pack's members of one head, shape and stage as one stacked model
     (``packs.plan_stacks``); False: one member at a time."""
+    trackers: tuple = ()
+    """Where members' runs are also logged (``sweep.trackers.TrackerSpec``: MLflow, W&B)."""
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
@@ -141,16 +144,19 @@ def _fit_and_record(trials, inputs, plan, placement, reporter, started, extras):
     settings = [fit_config_of(trial, device) for trial in trials]
     for trial in trials:
         _write_resolved_config(trial, plan.results)
-    with contextlib.ExitStack() as boards:
-        callbacks = [reporter.epoch(t.epochs, boards.enter_context(member_board(
-            plan.results, t.trial_key))) for t in trials]  # fmt: skip
+    with contextlib.ExitStack() as opened:
+        logs = [opened.enter_context(member_log(plan, t, extra.get("pack_key")))
+                for t, extra in zip(trials, extras)]  # fmt: skip
+        callbacks = [reporter.epoch(t.epochs, log) for t, log in zip(trials, logs)]
         clock, reporting = time.perf_counter(), reporter.seconds
         if len(trials) == 1:
             fitted = [fit(inputs[0][0], settings[0], on_epoch=callbacks[0])]
         else:
             fitted = fit_stack([data for data, _ in inputs], settings, on_epoch=callbacks)
-        # The fit's own time: what handing epochs to Tune and TensorBoard took is not counted.
+        # The fit's own time: what handing epochs to Tune and the trackers took is not counted.
         seconds = (time.perf_counter() - clock - (reporter.seconds - reporting)) / len(trials)
+        for log, result in zip(logs, fitted):
+            log.finish(result, seconds)
     for trial, (_, train_ids), result, extra in zip(trials, inputs, fitted, extras):
         extra = {**extra, "stack_size": len(trials), "train_seconds": seconds}
         _record(trial, train_ids, result, plan, placement, started, extra)
