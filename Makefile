@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch/torchvision versions known to install together (GPU build on x86_64 Linux).
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+# Every install takes its versions from constraints.txt, as cluster.yaml's nodes do.
+PIP_INSTALL := $(BIN)/pip install -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
 .PHONY: install sysdeps demo test lint docs clean
@@ -13,12 +15,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH_PINS)
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) $(TORCH_PINS)
 	# The S3 stack first: s3fs pins aiobotocore, which pins botocore, and resolving that
 	# inside the full graph sends pip backtracking through dozens of ray releases.
-	$(BIN)/pip install -q s3fs 'moto[server]' boto3
-	$(BIN)/pip install -q -e '.[test]'
+	$(PIP_INSTALL) s3fs 'moto[server]' boto3
+	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

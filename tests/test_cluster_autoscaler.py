@@ -128,12 +128,20 @@ def head():
     config = folder / "autoscaling.yaml"
     config.write_text(yaml.safe_dump(autoscaling_config(CLUSTER_YAML, IDLE_MINUTES)))
     marker, dashboard_port = uuid.uuid4().hex, _free_port()
-    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "RAYPI_TEST_CLUSTER": marker}
+    # The head's PATH leads to this venv, as cluster.yaml's start command activates its venv:
+    # a Ray Job's entrypoint runs with the head's PATH (FACTS.md).
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "RAYPI_TEST_CLUSTER": marker, "PATH": path}
+    # Its own agent and metrics ports: another Ray on this machine would take the defaults.
+    agents = [f"--dashboard-agent-listen-port={_free_port()}",
+              f"--dashboard-agent-grpc-port={_free_port()}",
+              f"--metrics-export-port={_free_port()}",
+              f"--runtime-env-agent-port={_free_port()}"]  # fmt: skip
     command = [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head",
                f"--port={GCS_PORT}", f"--autoscaling-config={config}", "--num-cpus=0",
                f"--dashboard-host={head_flag(CLUSTER_YAML, '--dashboard-host')}",
                f"--dashboard-port={dashboard_port}", "--include-dashboard=true",
-               f"--temp-dir={folder / 'ray'}"]  # fmt: skip
+               f"--temp-dir={folder / 'ray'}", *agents]  # fmt: skip
     started = subprocess.run(command, env=env, capture_output=True, text=True)
     try:
         assert started.returncode == 0, started.stderr[-3000:]
@@ -175,18 +183,31 @@ def _kind(resources: dict) -> str:
     return "gpu_16gb" if ORDINARY_GPU_RESOURCE in resources else "head"
 
 
-def _sweep(head, tmp_path, name: str, encoders: tuple[str, ...], study) -> pd.DataFrame:
+def _sweep_command(head, tmp_path, name: str, encoders: tuple[str, ...], study) -> list[str]:
+    """The command of a 4-trial sweep with ``--gpu auto`` (the default, given to be seen)."""
     grid = Grid(tasks=("demo_prognostic",), encoders=encoders, text_encoders=("tiny_bert",),
                 methods=("image",), seeds=(0, 1, 2, 3), sizes=(40,), epochs=30)  # fmt: skip
     config = tmp_path / f"{name}.yaml"
     config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec(name, (grid,), {"demo": study}))))
-    command = [sys.executable, str(REPO / "sweeps" / "distill_grid.py"), "--config",
-               str(config), "--address", head["address"], "--storage", str(tmp_path),
-               "--gpu", "yes", "--pack-memory-gb", "0",
-               "--ordinary-gpu-resource", ORDINARY_GPU_RESOURCE]  # fmt: skip
+    return [sys.executable, str(REPO / "sweeps" / "distill_grid.py"), "--config",
+            str(config), "--address", head["address"], "--storage", str(tmp_path),
+            "--gpu", "auto", "--pack-memory-gb", "0",
+            "--ordinary-gpu-resource", ORDINARY_GPU_RESOURCE]  # fmt: skip
+
+
+def _run(command: list[str]) -> str:
     done = subprocess.run(command, env=_driver_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _sweep(head, tmp_path, name: str, encoders: tuple[str, ...], study) -> pd.DataFrame:
+    _run(_sweep_command(head, tmp_path, name, encoders, study))
     return read_trials(str(tmp_path / name))
+
+
+def _decision_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("raypi: --gpu "))
 
 
 def _overlap(rows: pd.DataFrame) -> int:
@@ -205,6 +226,27 @@ def test_dashboard_on_loopback_with_token_authentication(head):
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert answer.status == 200
+
+
+def test_gpu_auto_asks_for_the_gpus_the_autoscaler_can_launch_as_the_dry_run_says(head, tmp_path):
+    """No GPU node is up: ``--gpu auto`` reads the autoscaler's node types on the head."""
+    assert not [n for n in _nodes(head["address"]) if n["alive"] and "GPU" in n["resources"]]
+    study = make_synthetic_study(str(tmp_path / "study"), image_encoders=("tiny_vit",))
+    command = _sweep_command(head, tmp_path, "auto", ("tiny_vit",), study)
+    planned = _run(command + ["--dry-run"])
+    assert "GPU 0.125, gpu_16gb 0.125" in planned  # the request of every tiny_vit trial
+    ran = _run(command)
+    decided = _decision_line(ran)
+    assert decided == _decision_line(planned)
+    assert "work runs on GPUs (0 GPUs up; GPU node types gpu_16gb, gpu_40gb in" in decided
+    assert decided.endswith(f"{head['folder'] / 'autoscaling.yaml'})")
+    recorded = yaml.safe_load((tmp_path / "auto" / "sweep.yaml").read_text())
+    assert recorded["gpu"]["use_gpu"] and recorded["gpu"]["gpus_present"] == 0
+    assert recorded["gpu"]["launchable"] == ["gpu_16gb", "gpu_40gb"]
+    trials = read_trials(str(tmp_path / "auto"))
+    kinds = {node["id"]: _kind(node["resources"]) for node in _nodes(head["address"])}
+    assert (trials["status"] == "ok").all() and (trials["gpu_ids"] == "0").all()
+    assert {kinds[node] for node in trials["node_id"]} == {"gpu_16gb"}
 
 
 def test_autoscaler_launches_big_gpus_only_for_big_trials_and_removes_idle_nodes(head, tmp_path):
@@ -239,3 +281,50 @@ def test_cluster_yaml_declares_the_resources_raypi_asks_for():
     assert any(ORDINARY_GPU_RESOURCE in names and "GPU" in names for names in declared)
     assert any(BIG_GPU_RESOURCE in names and "GPU" in names for names in declared)
     assert f"--ordinary-gpu-resource {ORDINARY_GPU_RESOURCE}" in CLUSTER_YAML.read_text()
+
+
+JOB_EXCLUDES = [".venv", "raypi_data", "results", ".git"]
+"""What the README's ``ray job submit`` leaves out of the uploaded working directory."""
+
+
+def _repository_copy(target: Path) -> Path:
+    """Copy the repository's files (tracked and untracked, not ignored) to ``target``."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, text=True, check=True)  # fmt: skip
+    for name in listed.stdout.splitlines():
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+def test_a_ray_job_from_the_repository_root_runs_a_smoke_sweep(head, tmp_path):
+    """The README's job command, from a copy of the repository root, with a relative config."""
+    repo = _repository_copy(tmp_path / "repo")
+    study = make_synthetic_study(str(tmp_path / "study"), image_encoders=("tiny_vit",))
+    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
+                methods=("image",), seeds=(0,), sizes=(40,), epochs=2)  # fmt: skip
+    config = repo / "sweeps" / "configs" / "job_smoke.yaml"
+    config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
+    storage = tmp_path / "results"
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    submit = [ray, "job", "submit", "--address", f"http://127.0.0.1:{head['dashboard_port']}",
+              "--working-dir", ".", "--runtime-env-json", json.dumps({"excludes": JOB_EXCLUDES}),
+              "--", "python", "sweeps/distill_grid.py", "--config",
+              "sweeps/configs/job_smoke.yaml", "--smoke-test", "--address", "auto",
+              "--storage", str(storage), "--pack-memory-gb", "0"]  # fmt: skip
+    done = subprocess.run(submit, cwd=repo, env=_driver_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout
+    job = next(w for line in done.stdout.splitlines() for w in line.split() if "raysubmit_" in w)
+    job = job.strip("'\".,")
+    dashboard = f"http://127.0.0.1:{head['dashboard_port']}"
+    logs = subprocess.run([ray, "job", "logs", "--address", dashboard, job], env=_driver_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert logs.returncode == 0 and "sweep job: 1/1 trials ok" in logs.stdout, logs.stderr
+    trials = read_trials(str(storage / "job"))
+    assert (trials["status"] == "ok").all() and len(trials) == 1
+    status = subprocess.run([sys.executable, "-m", "raypi.cli", "status", str(storage / "job")],
+                            env=_driver_env(), capture_output=True, text=True)  # fmt: skip
+    assert status.returncode == 0 and "1" in status.stdout, status.stderr

@@ -222,7 +222,8 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store
     from raypi.sweep.script import print_dry_run, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
-    args = sweep_parser("", config).parse_args(["--dry-run"])
+    cluster_file = str(REPO / "cluster.yaml")  # its GPU node types: --gpu auto means GPUs
+    args = sweep_parser("", config).parse_args(["--dry-run", "--cluster-file", cluster_file])
     assert print_dry_run(args, load_spec(config)) == 0
     out = capsys.readouterr().out
     trials = expand(load_spec(config))

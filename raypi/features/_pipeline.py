@@ -40,7 +40,7 @@ class ActorResources:
     """Custom Ray resources per actor (``big_gpu`` for encoders that need a 40 GB+ GPU)."""
 
 
-def actor_resources(spec, config) -> ActorResources:
+def actor_resources(spec, config, decision=None) -> ActorResources:
     """Size the actor pool of ``spec`` on the connected cluster.
 
     GPU clusters: each actor takes the GPU share of the encoder's memory hint (a whole GPU for
@@ -51,11 +51,20 @@ def actor_resources(spec, config) -> ActorResources:
     Args:
         spec: Encoder spec (its ``hint``).
         config: ``ExtractOptions`` (``gpu_memory_gb``, ``cpu_threads``).
+        decision: ``raypi.cluster.GpuDecision``: without GPUs the pool is a CPU one; with
+            GPUs but none up yet, the pool is sized for the first GPU node the autoscaler
+            launches for it. None decides nothing: the GPUs up now count.
 
     Returns:
         The pool's resources.
     """
     cluster = resources()
+    if decision is not None and not decision.use_gpu:
+        cluster = {**cluster, "GPU": 0.0}
+    elif decision is not None and cluster.get("GPU", 0.0) < 1:
+        node = decision.launch_node(spec.hint.needs_big_gpu) or decision.launch_node(False)
+        cluster = {**cluster, **{k: float(v) for k, v in node.items() if k != "CPU"}}
+        cluster["CPU"] = cluster.get("CPU", 0.0) + float(node.get("CPU", 0.0))
     return size_pool(
         float(cluster.get("CPU", 1.0)),
         float(cluster.get("GPU", 0.0)),
@@ -86,7 +95,14 @@ def size_pool(cpus: float, gpus: float, hint, config, big_gpus: float = 0.0) -> 
 
 
 def run(
-    spec, weights_path, identity: dict, todo: pd.DataFrame, dataset_root: str, out: str, config
+    spec,
+    weights_path,
+    identity: dict,
+    todo: pd.DataFrame,
+    dataset_root: str,
+    out: str,
+    config,
+    decision=None,
 ) -> pd.DataFrame:
     """Run one encoder's pipeline over ``todo``; return every row's status.
 
@@ -98,6 +114,7 @@ def run(
         dataset_root: Dataset root, for image paths.
         out: Feature store folder.
         config: ``ExtractOptions``.
+        decision: ``raypi.cluster.GpuDecision`` of the run (see ``actor_resources``).
 
     Returns:
         Columns ``image_id``, (``view``), ``error`` ("" when written), ``bytes``, ``seconds``.
@@ -105,7 +122,7 @@ def run(
     if todo.empty:
         return pd.DataFrame({"image_id": [], "error": [], "bytes": [], "seconds": []})
     batch_size = config.batch_size or spec.hint.batch_size
-    resources = actor_resources(spec, config)
+    resources = actor_resources(spec, config, decision)
     target = {
         key: identity.get(key) for key in ("encoder", "dtype", "tokens", "pool", "max_length")
     }

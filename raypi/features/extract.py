@@ -54,6 +54,9 @@ class ExtractOptions:
     """Memory of one GPU, to turn an encoder's memory hint into a GPU fraction."""
     cpu_threads: int | None = None
     """Torch threads of a CPU encoder actor; the cluster's CPU count when None."""
+    gpu: str = field(default="auto", metadata={"choices": ("auto", "yes", "no")})
+    """Encode on GPUs: ``auto`` = when the cluster has GPUs or its autoscaler may launch GPU
+    nodes (``raypi.cluster.gpu_decision``, the rule sweeps use)."""
     verify: bool = False
     """Read every stored page (checking its checksum) before resuming, not only each shard's
     footer; corrupt shards are removed and their rows encoded again either way."""
@@ -149,10 +152,14 @@ def extract(
     # Every encoder is built from its weights before Ray starts: wrong weights stop here.
     identities = [_store_identity(spec, path, config) for spec, path in zip(specs, paths)]
     cluster.connect(address)
+    decision = cluster.gpu_decision(config.gpu)
+    print(decision.line(), flush=True)
     summaries = []
     with _ray_data_console(verbose):
         for spec, path, identity in zip(specs, paths, identities):
-            summary = _extract_one(spec, path, identity, table, (dataset_root, images), out, config)
+            summary = _extract_one(
+                spec, path, identity, table, (dataset_root, images), out, config, decision
+            )
             log.info("%s", summary.line())
             summaries.append(summary)
     return summaries
@@ -259,7 +266,7 @@ def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
     return manifest
 
 
-def _extract_one(spec, weights_path, identity, table, roots, out, config):
+def _extract_one(spec, weights_path, identity, table, roots, out, config, decision):
     from raypi.features import _pipeline  # Ray loads only when extracting
 
     dataset_root, images = roots
@@ -286,7 +293,7 @@ def _extract_one(spec, weights_path, identity, table, roots, out, config):
         },
     )
     start = time.perf_counter()
-    statuses = _pipeline.run(spec, weights_path, identity, todo, images, out, config)
+    statuses = _pipeline.run(spec, weights_path, identity, todo, images, out, config, decision)
     seconds = time.perf_counter() - start
     failed = statuses[statuses["error"] != ""]
     rows_total = _finish(

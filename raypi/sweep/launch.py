@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from raypi import cluster, io, paths
 from raypi.sweep import _demo, results
@@ -22,6 +22,7 @@ from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
 from raypi.sweep.lock import DriverLock
 from raypi.sweep.resources import encoder_profile, trial_resources
 from raypi.sweep.trainable import TrialPlan, train_trial
+from raypi.versions import check_cluster
 
 log = logging.getLogger(__name__)
 METRIC = "best_select_auc"
@@ -37,7 +38,11 @@ class LaunchOptions:
     max_failures: int = 2
     """Retries of a failing trial before it is recorded as failed."""
     use_gpu: bool | None = None
-    """Ask for GPUs; None = when the cluster has any."""
+    """Ask for GPUs; None = ``--gpu auto``: when the cluster has GPUs or its autoscaler may
+    launch GPU nodes (``raypi.cluster.gpu_decision``)."""
+    cluster_file: str | None = None
+    """Cluster file whose node types ``--gpu auto`` reads instead of the autoscaler's own
+    config on the head."""
     cpus_per_trial: float = 1.0
     """CPUs reserved per trial."""
     gpu_memory_gb: float = 16.0
@@ -158,10 +163,12 @@ def run_sweep(
         else:  # features that cannot serve the trials stop the sweep before Ray starts
             check_features(trials, spec.random_weights)
         cluster.connect(address, dashboard=dashboard)
+        check_cluster()  # every node runs the driver's software, or nothing trains
+        options, decision = resolve_gpu(options)
         if builds_demo:
             _demo.ensure_demo_inputs(spec)
             check_features(trials, spec.random_weights)  # before anything is written
-        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options)}
+        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "gpu": decision.record()}
         results.write_sweep_yaml(out, {**resolved, "random_features": random_encoders(trials)})
         outcome = SweepOutcome(spec.name, out, total=len(trials))
         try:
@@ -173,6 +180,18 @@ def run_sweep(
             outcome.table = summary_table(table)
             outcome.errors = failure_reasons(table)
     return outcome
+
+
+def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecision]:
+    """Decide ``options.use_gpu`` on the connected cluster by raypi's one rule; print it once.
+
+    Returns:
+        The options with ``use_gpu`` decided, and the decision (recorded in ``sweep.yaml``).
+    """
+    setting = {None: "auto", True: "yes", False: "no"}[options.use_gpu]
+    decision = cluster.gpu_decision(setting, options.cluster_file)
+    print(decision.line(), flush=True)
+    return replace(options, use_gpu=decision.use_gpu), decision
 
 
 def summary_table(trials) -> str:
@@ -450,12 +469,14 @@ def _run_config(spec, stage, out: str, options: LaunchOptions, plan: TrialPlan, 
 
 
 def bundles_for(spec: SweepSpec, todo: list[TrialConfig], options: LaunchOptions) -> dict:
-    """Return the resource bundle of each trial key (GPUs when the cluster has them)."""
-    import ray
+    """Return the resource bundle of each trial key (GPU shares when ``options.use_gpu``).
 
+    An undecided ``use_gpu`` (None) is decided on the connected cluster by raypi's one rule
+    (``resolve_gpu``), as ``run_sweep`` does before it.
+    """
     use_gpu = options.use_gpu
     if use_gpu is None:
-        use_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        use_gpu = resolve_gpu(options)[1].use_gpu
     profiles: dict = {}
     bundles = {}
     for trial in todo:

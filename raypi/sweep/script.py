@@ -34,7 +34,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         action="store_true",
         help="run the smallest sweep of the same shape (one of everything, two epochs)",
     )
-    parser.add_argument("--address", default=None, help="Ray cluster address, e.g. 'auto'")
+    parser.add_argument(
+        "--address", default=None,
+        help="Ray cluster to join: 'auto' (the one running on this machine), host:port or "
+        "ray://host:port; default: a fresh local Ray (or RAY_ADDRESS, as set in a Ray Job)",
+    )  # fmt: skip
     parser.add_argument(
         "--data-store", default=None, metavar="URI",
         help="where the datasets and feature stores are (local or s3://): the value of "
@@ -60,8 +64,14 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "--gpu",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="use GPUs: auto = when the cluster has some (default)",
+        help="use GPUs: auto = when the cluster has some or its autoscaler may launch GPU "
+        "nodes (read from its config on the head, or --cluster-file) (default)",
     )
+    parser.add_argument(
+        "--cluster-file", default=None, metavar="YAML",
+        help="cluster file (cluster.yaml) whose node types --gpu auto and --dry-run read "
+        "instead of the autoscaler's config on the head",
+    )  # fmt: skip
     parser.add_argument(
         "--gpu-memory-gb", type=float, default=16.0, help="memory of ordinary GPUs (default 16)"
     )
@@ -96,7 +106,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "--dry-run",
         action="store_true",
         help="print the trials per stage and method, the bytes they read, the FLOP and "
-        "GPU-hours and the resources they ask for, without starting Ray",
+        "GPU-hours and the resources they ask for, without starting Ray (with --address it "
+        "asks that cluster whether --gpu auto means GPUs)",
     )
     parser.add_argument(
         "--gpu-tflops", type=_tflops, default=8.0,
@@ -160,6 +171,7 @@ def launch_options(args: argparse.Namespace):
         pack_memory_gb=args.pack_memory_gb,
         ordinary_gpu_resource=args.ordinary_gpu_resource,
         trackers=tuple(args.tracker),
+        cluster_file=args.cluster_file,
     )
 
 
@@ -189,13 +201,33 @@ def print_dry_run(args: argparse.Namespace, spec) -> int:
     from raypi.sweep.cost import dry_run, format_dry_run, format_pack_reads
 
     spec = spec.smoke() if args.smoke_test else spec
-    use_gpu = args.gpu != "no"
     options = launch_options(args)
-    costs = dry_run(spec, options, use_gpu=use_gpu, gpu_tflops=args.gpu_tflops)
+    decision = dry_run_gpu(args)
+    print(decision.line())
+    costs = dry_run(spec, options, use_gpu=decision.use_gpu, gpu_tflops=args.gpu_tflops)
     print(format_dry_run(spec.name, costs, args.gpu_tflops))
     if options.packs:
         print(format_pack_reads(spec, options))
     return 0
+
+
+def dry_run_gpu(args: argparse.Namespace):
+    """Decide ``--gpu`` for a dry run by the rule the run uses (``raypi.cluster``).
+
+    With ``--address`` the cluster is asked (joined, read, left: nothing is started);
+    with ``--cluster-file`` only, its node types count; else the GPUs of this machine.
+    """
+    from raypi import cluster
+
+    if args.address is None:
+        return cluster.local_gpu_decision(args.gpu, args.cluster_file)
+    import ray
+
+    cluster.connect(args.address, quiet=True)
+    try:
+        return cluster.gpu_decision(args.gpu, args.cluster_file)
+    finally:
+        ray.shutdown()
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -214,7 +246,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     if args.dry_run:
-        return print_dry_run(args, spec)
+        return _guarded(lambda: print_dry_run(args, spec))
     return _guarded(
         lambda: run_sweep(
             spec,
@@ -231,17 +263,23 @@ def _guarded(run) -> int:
     """Run a sweep, print its summary and return the exit code; storage faults in one line.
 
     Returns:
-        0 when every trial is ok, 1 when some failed or the results storage gave out (full,
-        or unreachable past its retry budget: a rerun continues), 2 when another driver
-        holds the results folder or the features cannot serve the trials.
+        0 when every trial is ok (or a dry run printed), 1 when some failed or the results
+        storage gave out (full, or unreachable past its retry budget: a rerun continues), 2
+        when another driver holds the results folder, the features cannot serve the trials,
+        no Ray cluster answers at ``--address``, or a node runs other software.
     """
     from raypi import io
+    from raypi.cluster import ClusterUnreachableError
     from raypi.features.store import StoreError
     from raypi.sweep.lock import SweepLockedError
+    from raypi.versions import VersionMismatchError
 
+    refused = (SweepLockedError, StoreError, ClusterUnreachableError, VersionMismatchError)
     try:
         outcome = run()
-    except (SweepLockedError, StoreError) as error:  # another driver; features that won't do
+        if isinstance(outcome, int):  # a dry run, printed
+            return outcome
+    except refused as error:
         print(f"raypi sweep: {error}", file=sys.stderr)
         return 2
     except (io.StorageUnavailableError, io.StorageFullError) as error:
@@ -267,7 +305,7 @@ def run_search_from_args(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     if args.dry_run:
-        return print_dry_run(args, spec)
+        return _guarded(lambda: print_dry_run(args, spec))
     return _guarded(
         lambda: run_lambda_search(
             spec,

@@ -81,12 +81,15 @@ def run_lambda_search(
         if prepare_demo:
             _demo.ensure_demo_data(spec)
         cluster.connect(address, dashboard=dashboard)
+        launch.check_cluster()
+        options, decision = launch.resolve_gpu(options)
         if prepare_demo:
             _demo.ensure_demo_inputs(spec)
         trials = expand(spec)
         check_features(trials, spec.random_weights)  # random features stop here too
         first, students = stages(trials)
-        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space)}
+        resolved = {"sweep": spec_to_dict(spec), "launch": vars(options), "search": asdict(space),
+                    "gpu": decision.record()}  # fmt: skip
         results.write_sweep_yaml(out, {**resolved, "random_features": random_encoders(trials)})
         outcome = launch.SweepOutcome(spec.name, out, total=len(first))
         try:

@@ -1,0 +1,52 @@
+"""Every node runs the driver's software, or the sweep stops naming the node that differs.
+
+The mismatch is real: one node of a ``ray.cluster_utils`` cluster starts with a PYTHONPATH
+that puts another raypi tree (one edited file and another version) before this one, as a
+worker would that synced an older tree or installed another release.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from raypi import versions
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    other = tmp_path_factory.mktemp("other")
+    shutil.copytree(REPO / "raypi", other / "raypi", ignore=shutil.ignore_patterns("__pycache__"))
+    init = other / "raypi" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "9.9.9+'))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    odd = cluster.add_node(num_cpus=1, env_vars={"PYTHONPATH": str(other)})
+    ray.init(address=cluster.address, log_to_driver=False)
+    yield cluster, odd
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_a_node_with_another_raypi_is_refused_by_name(mixed):
+    cluster, odd = mixed
+    with pytest.raises(versions.VersionMismatchError) as refused:
+        versions.check_cluster(timeout_s=120)
+    message = str(refused.value)
+    assert odd.unique_id in message and "raypi 9.9.9+" in message and "raypi_source" in message
+    others = [n["NodeID"] for n in ray.nodes() if n["NodeID"] != odd.unique_id]
+    assert not any(node in message for node in others)  # only the differing node is named
+
+
+def test_nodes_of_the_drivers_software_pass(mixed):
+    cluster, odd = mixed
+    cluster.remove_node(odd)
+    mine = versions.check_cluster(timeout_s=120)
+    assert mine == versions.versions() and set(mine) == set(versions.FIELDS)
