@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from raypi import versions
+from raypi.sweep import node_versions as versions
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402

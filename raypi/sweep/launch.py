@@ -20,9 +20,9 @@ from raypi.sweep import _demo, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
 from raypi.sweep.lock import DriverLock
+from raypi.sweep.node_versions import check_cluster
 from raypi.sweep.resources import encoder_profile, trial_resources
 from raypi.sweep.trainable import TrialPlan, train_trial
-from raypi.versions import check_cluster
 
 log = logging.getLogger(__name__)
 METRIC = "best_select_auc"

@@ -272,7 +272,7 @@ def _guarded(run) -> int:
     from raypi.cluster import ClusterUnreachableError
     from raypi.features.store import StoreError
     from raypi.sweep.lock import SweepLockedError
-    from raypi.versions import VersionMismatchError
+    from raypi.sweep.node_versions import VersionMismatchError
 
     refused = (SweepLockedError, StoreError, ClusterUnreachableError, VersionMismatchError)
     try:

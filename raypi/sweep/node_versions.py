@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from raypi import provenance
+
 FIELDS = ("python", "raypi", "raypi_source", "ray", "torch", "cuda")
 """What is compared: versions, and a digest of raypi's own source files."""
 
@@ -21,7 +23,7 @@ class VersionMismatchError(RuntimeError):
 
 def source_digest() -> str:
     """Return a short digest of raypi's Python source (paths and bytes, in path order)."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
@@ -29,21 +31,17 @@ def source_digest() -> str:
 
 
 def versions() -> dict[str, str]:
-    """Return the versions of this process's Python, raypi, Ray, torch and CUDA."""
+    """Return this process's Python, raypi (version and source digest), Ray, torch and CUDA."""
     import platform
 
-    import ray
-    import torch
-
-    import raypi
-
+    found = provenance.software()
     return {
         "python": platform.python_version(),
-        "raypi": raypi.__version__,
+        "raypi": found["raypi_version"],
         "raypi_source": source_digest(),
-        "ray": ray.__version__,
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda or "none",
+        "ray": found["ray_version"],
+        "torch": found["torch_version"],
+        "cuda": found["cuda_version"],
     }
 
 
