@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from raypi.train.config import METHOD_TABLE, METHODS, method
+from raypi.methods import METHOD_TABLE, METHODS, method
 
 PACKAGE = Path(__file__).resolve().parents[1] / "raypi"
 RAY_ALLOWED = ("features", "sweep", "commands", "cluster.py", "cli.py")
@@ -44,6 +44,12 @@ def test_features_never_import_sweep_and_library_never_imports_scripts():
         assert not any(n.startswith(("sweeps", "analysis")) for n in names), path
         if path.parent.name == "features":
             assert not any(n.startswith("raypi.sweep") for n in names), path
+
+
+def test_report_never_imports_train_or_encoders():
+    for path in (PACKAGE / "report").rglob("*.py"):
+        names = _imports(path)
+        assert not any(n.startswith(("raypi.train", "raypi.encoders")) for n in names), path
 
 
 def test_report_reads_results_without_torch(tmp_path):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from raypi.methods import DEFAULT_LAMBDA
 from raypi.train import objectives
-from raypi.train.config import DEFAULT_LAMBDA, FitConfig
+from raypi.train.config import FitConfig
 
 
 def _hand_log_softmax(row):

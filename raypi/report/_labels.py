@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# Display names of the study's encoders; unknown names fall back to the registry's title.
+# Display names of the study's and the demo's encoders; other encoders keep their own name.
 ENCODER_TITLES = {
     "rad_dino": "RAD-DINO",
     "c2l": "C2L",
@@ -67,17 +67,7 @@ def encoder_title(name: object) -> str:
     """Return an encoder's display name (e.g. ``rad_dino`` → ``RAD-DINO``)."""
     if name is None or (isinstance(name, float) and name != name):
         return "none"
-    if name in ENCODER_TITLES:
-        return ENCODER_TITLES[name]
-    try:
-        from raypi.encoders import get_encoder
-
-        title = getattr(get_encoder(str(name)), "title", None)
-        if title:
-            return str(title)
-    except Exception:  # noqa: BLE001 - unknown encoders keep their own name
-        pass
-    return str(name)
+    return ENCODER_TITLES.get(name, str(name))
 
 
 def method_title(name: str) -> str:

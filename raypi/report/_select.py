@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from raypi.methods import DEFAULT_LAMBDA, METHOD_TABLE
 from raypi.report import _columns as col
 from raypi.report import _labels, _settings
-from raypi.train.config import DEFAULT_LAMBDA, METHOD_TABLE
 
 SELECTIONS = ("study", "final", "best")
 """``study``: teachers at their best validation epoch, every other model at its last epoch."""
@@ -125,7 +125,7 @@ def main_config(rows: pd.DataFrame, task: str) -> MainConfig:
 
 
 def _methods(flag: str) -> tuple[str, ...]:
-    """Return the methods of ``raypi.train.config.METHOD_TABLE`` whose ``flag`` holds."""
+    """Return the methods of ``raypi.methods.METHOD_TABLE`` whose ``flag`` holds."""
     return tuple(m.name for m in METHOD_TABLE.values() if getattr(m, flag))
 
 

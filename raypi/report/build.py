@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from raypi import __version__, io
+from raypi.methods import TEXT_ONLY_MODEL
 from raypi.report import _labels, _settings, tables
 from raypi.report import html as page_html
 from raypi.report._plot import Figure
@@ -15,7 +16,6 @@ from raypi.report._select import SELECTIONS
 from raypi.report.figures import FIGURES, METRICS, render_one, write_table
 from raypi.report.load import Results, load_results
 from raypi.report.stats import CI_METHODS, DEFAULT_MARGIN
-from raypi.train.config import TEXT_ONLY_MODEL
 
 FIGURES_DIR = "figures"
 SELECTION_TEXT = {

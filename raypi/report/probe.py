@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from raypi.methods import METHOD_TABLE
 from raypi.report import _columns as col
-from raypi.train.config import METHOD_TABLE
 
 FOLDS = 5
 PIXELS = 16

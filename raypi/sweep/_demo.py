@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from raypi import io
+from raypi.methods import METHOD_TABLE
 from raypi.sweep.grid import TEXT_METHODS, SweepSpec
-from raypi.train.config import METHOD_TABLE
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from raypi import io
+from raypi.methods import METHOD_TABLE
 from raypi.train import FitData
-from raypi.train.config import METHOD_TABLE
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from raypi import io
+from raypi.methods import METHOD_TABLE
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand
 from raypi.sweep.resources import trial_resources
 from raypi.train._flops import attention_reference_flops, batch_flops
-from raypi.train.config import METHOD_TABLE
 
 BYTES_PER_VALUE = 2  # fp16 tokens in the store
 DEFAULT_GPU_TFLOPS = 8.0

@@ -14,9 +14,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from raypi.methods import METHOD_TABLE, METHODS
 from raypi.sweep import _sizes
 from raypi.sweep._cls import check_cls_heads
-from raypi.train.config import METHOD_TABLE, METHODS
 
 STUDENT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
 TEXT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.involves_report)

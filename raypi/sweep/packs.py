@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from raypi.methods import METHOD_TABLE
 from raypi.sweep.grid import TrialConfig
-from raypi.train.config import METHOD_TABLE
 
 _PACK_FIELDS = ("task", "dataset", "encoder", "seed", "views", "selection_split", "inner_share",
                 "dataset_root", "features")  # fmt: skip

@@ -47,7 +47,7 @@ def store_columns(config: dict) -> dict:
         which the report treats as a setting of its own.
     """
     from raypi.features.store import StoreError
-    from raypi.train.config import METHOD_TABLE
+    from raypi.methods import METHOD_TABLE
 
     row = dict.fromkeys(STORE_COLUMNS)
     method = METHOD_TABLE[config["method"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from raypi.train.config import DEFAULT_LAMBDA
+from raypi.methods import DEFAULT_LAMBDA
 
 
 def full_precision(tensor: torch.Tensor) -> torch.Tensor:
