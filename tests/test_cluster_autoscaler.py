@@ -11,6 +11,7 @@ the config is written here rather than through ``ray.cluster_utils.AutoscalingCl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -308,6 +309,38 @@ def test_a_ray_job_from_the_repository_root_runs_a_smoke_sweep(head, tmp_path):
     config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
     storage = tmp_path / "results"
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    with _node_held(head):
+        _submit_and_check(head, repo, storage, ray)
+
+
+@contextlib.contextmanager
+def _node_held(head):
+    """Keep one ``gpu_16gb`` node up (a placement group of a driver this test starts).
+
+    The fake provider's nodes share the head's session folder on this one machine; a node the
+    autoscaler removes while the job runs takes the job's unpacked working directory with it
+    (seen: the job's driver lost its current folder). On real machines each node has its own.
+    """
+    code = (
+        "import time, ray\n"
+        "from ray.util.placement_group import placement_group\n"
+        f"ray.init(address={head['address']!r}, log_to_driver=False)\n"
+        f"group = placement_group([{{'CPU': 1, 'GPU': 0.125, {ORDINARY_GPU_RESOURCE!r}: 0.125}}])\n"
+        "ray.get(group.ready(), timeout=180)\n"
+        "print('HELD', flush=True)\n"
+        "time.sleep(900)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], env=_driver_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _submit_and_check(head, repo: Path, storage: Path, ray: str) -> None:
     submit = [ray, "job", "submit", "--address", f"http://127.0.0.1:{head['dashboard_port']}",
               "--working-dir", ".", "--runtime-env-json", json.dumps({"excludes": JOB_EXCLUDES}),
               "--", "python", "sweeps/distill_grid.py", "--config",

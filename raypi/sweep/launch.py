@@ -20,7 +20,7 @@ from raypi.sweep import _demo, results
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
 from raypi.sweep.lock import DriverLock
-from raypi.sweep.node_versions import check_cluster
+from raypi.sweep.node_versions import NodeVersionGuard, check_cluster, versions
 from raypi.sweep.resources import encoder_profile, trial_resources
 from raypi.sweep.trainable import TrialPlan, train_trial
 
@@ -407,6 +407,7 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
     )
     search_alg, samples = search or (None, 1)
     guard = StorageGuard()
+    nodes = NodeVersionGuard(versions())  # nodes that join mid-sweep are checked too
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -427,6 +428,7 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
             plan,
             samples if search else len(plan.trials),
             guard,
+            tune.stopper.CombinedStopper(guard, nodes),
         ),
     )
     # Quiet by default: each failed attempt's traceback stays in Tune's folder (error.txt) and
@@ -435,6 +437,7 @@ def run_tuner(spec, stage: str, plan, param_space: dict, bundles: dict, options,
     with _environment(quiet):
         tuner.fit()
     guard.raise_if_stopped()
+    nodes.raise_if_refused()
 
 
 @contextlib.contextmanager
@@ -449,7 +452,9 @@ def _environment(values: dict[str, str]):
             os.environ.pop(name, None)
 
 
-def _run_config(spec, stage, out: str, options: LaunchOptions, plan: TrialPlan, total, guard):
+def _run_config(
+    spec, stage, out: str, options: LaunchOptions, plan: TrialPlan, total, guard, stopper
+):
     from ray import tune
 
     from raypi.sweep._callbacks import FailureRecorder, ProgressLine
@@ -462,7 +467,7 @@ def _run_config(spec, stage, out: str, options: LaunchOptions, plan: TrialPlan, 
         storage_path=storage,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
-        stop=guard,
+        stop=stopper,
         callbacks=[FailureRecorder(plan), guard, ProgressLine(plan, total)],
         verbose=options.verbose,
     )

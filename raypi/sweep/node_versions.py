@@ -73,18 +73,88 @@ def check_cluster(timeout_s: float = 300.0) -> dict[str, str]:
         VersionMismatchError: Naming each differing node (id and address) and what differs.
     """
     mine = versions()
-    problems = []
-    for node_id, (address, theirs) in node_versions(timeout_s).items():
-        if isinstance(theirs, str):
-            problems.append(f"node {node_id} ({address}) {theirs[:300]}")
-            continue
-        differ = [f"{k} {theirs.get(k)} (driver: {mine[k]})" for k in FIELDS
-                  if theirs.get(k) != mine[k]]  # fmt: skip
-        if differ:
-            problems.append(f"node {node_id} ({address}) runs " + ", ".join(differ))
+    problems = [_difference(node_id, address, theirs, mine)
+                for node_id, (address, theirs) in node_versions(timeout_s).items()]  # fmt: skip
+    problems = [problem for problem in problems if problem]
     if problems:
-        raise VersionMismatchError(
-            "the cluster's nodes must run the driver's software (install constraints.txt on "
-            "every node, sync the same tree); " + "; ".join(problems)
-        )
+        raise VersionMismatchError(_REFUSAL + "; ".join(problems))
     return mine
+
+
+_REFUSAL = (
+    "the cluster's nodes must run the driver's software (install constraints.txt on every "
+    "node, sync the same tree); "
+)
+
+
+def _difference(node_id: str, address: str, theirs: dict | str, mine: dict) -> str:
+    """Return what node ``node_id`` runs differently from ``mine`` ("" when nothing)."""
+    if isinstance(theirs, str):
+        return f"node {node_id} ({address}) {theirs[:300]}"
+    differ = [
+        f"{k} {theirs.get(k)} (driver: {mine[k]})" for k in FIELDS if theirs.get(k) != mine[k]
+    ]
+    return f"node {node_id} ({address}) runs " + ", ".join(differ) if differ else ""
+
+
+class NodeVersionGuard:
+    """A Tune stopper that checks every node joining during a sweep (autoscaled workers).
+
+    The nodes up when it is made were checked by :func:`check_cluster`; every
+    ``interval_s`` it asks each node that joined since for its versions (without waiting),
+    and stops the experiment as soon as one differs. ``raise_if_refused`` then raises the
+    error naming it. Plugged into Tune as a stopper (``__call__``/``stop_all``).
+    """
+
+    def __init__(self, mine: dict[str, str], interval_s: float = 10.0) -> None:
+        import ray
+
+        self.mine, self.interval_s = mine, interval_s
+        self.known = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+        self.pending: dict = {}
+        self.error: VersionMismatchError | None = None
+        self.last = 0.0
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        """Stop no single trial (the whole experiment stops in ``stop_all``)."""
+        return False
+
+    def stop_all(self) -> bool:
+        """Ask new nodes, collect answers; True once a node differs."""
+        import time
+
+        import ray
+
+        if self.error is None and time.monotonic() - self.last >= self.interval_s:
+            self.last = time.monotonic()
+            self._ask_new(ray)
+            self._collect(ray)
+        return self.error is not None
+
+    def _ask_new(self, ray) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        task = ray.remote(num_cpus=0, max_retries=0)(versions)
+        for node in ray.nodes():
+            if node["Alive"] and node["NodeID"] not in self.known:
+                self.known.add(node["NodeID"])
+                pinned = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                ref = task.options(scheduling_strategy=pinned).remote()
+                self.pending[ref] = (node["NodeID"], node["NodeManagerAddress"])
+
+    def _collect(self, ray) -> None:
+        done, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        for ref in done:
+            node_id, address = self.pending.pop(ref)
+            try:
+                theirs = ray.get(ref)
+            except Exception as error:  # a node that cannot say what it runs is refused
+                theirs = f"could not be asked: {type(error).__name__}: {error}"
+            problem = _difference(node_id, address, theirs, self.mine)
+            if problem:
+                self.error = VersionMismatchError(_REFUSAL + problem)
+
+    def raise_if_refused(self) -> None:
+        """Raise the mismatch that stopped the experiment, if one did."""
+        if self.error is not None:
+            raise self.error
