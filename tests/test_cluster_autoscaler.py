@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = REPO / "cluster.yaml"
 IDLE_MINUTES = 0.25
 GCS_PORT = 6379  # the fake nodes join the head there (FACTS.md)
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fixed_ports]
 
 
 def autoscaling_config(cluster_file: Path, idle_minutes: float) -> dict:
