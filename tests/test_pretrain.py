@@ -40,7 +40,8 @@ def test_every_recipe_writes_weights_losses_and_hash(built):
         assert on_disk == record
         assert len(record["losses"]) == RECIPES[name].epochs
         assert record["losses"][-1] < record["losses"][0]  # it learned something
-        assert record["data"] == {"name": "demo", "n": 48, "seed": 3}
+        # Learned from the separate pre-training draw, never from the task draw.
+        assert record["data"] == {"name": "demo-pretrain", "n": 48, "seed": 3, "design": 2}
 
 
 def test_demo_bert_is_a_hugging_face_folder_read_by_the_bert_loader(built):
