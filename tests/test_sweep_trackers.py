@@ -114,6 +114,7 @@ def _runs(uri: str, sweep: str):
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
+@pytest.mark.slow  # the tracked sweep (MLflow server, Ray, W&B): ~40-120 s
 def test_mlflow_gets_one_run_per_member_with_params_and_epochs(tracked, mlflow_server):
     outcome, _ = tracked
     trials, epochs = read_trials(outcome.results), read_epochs(outcome.results)
@@ -141,6 +142,7 @@ def test_mlflow_gets_one_run_per_member_with_params_and_epochs(tracked, mlflow_s
     assert len(history) == 3  # a student's distillation loss, per epoch
 
 
+@pytest.mark.slow  # the tracked sweep (MLflow server, Ray, W&B): ~40-120 s
 def test_wandb_offline_gets_one_run_per_member(tracked):
     outcome, _ = tracked
     trials = read_trials(outcome.results)
@@ -156,6 +158,7 @@ def test_wandb_offline_gets_one_run_per_member(tracked):
         assert key.encode() in data and b"val_auc" in data and b"auc_final" in data
 
 
+@pytest.mark.slow  # the tracked sweep (MLflow server, Ray, W&B): ~40-120 s
 def test_a_resumed_sweep_logs_no_member_twice(tracked, study, mlflow_server):
     outcome, options = tracked
     again = run_sweep(spec(study, "tracked"), storage=str(Path(outcome.results).parent),
@@ -205,6 +208,7 @@ def _readme_logdir(results: str) -> str:
     return re.sub(r"^results/[^/]+", results, folder)
 
 
+@pytest.mark.slow  # the tracked sweep (MLflow server, Ray, W&B): ~40-120 s
 def test_readme_tensorboard_line_reads_a_finished_sweep(tracked):
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
