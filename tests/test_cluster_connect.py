@@ -21,6 +21,8 @@ import yaml
 from raypi import cluster
 
 pytest.importorskip("ray")
+# "auto" must find no cluster: never beside a module that starts a Ray head on 6379.
+pytestmark = pytest.mark.fixed_ports
 REPO = Path(__file__).resolve().parents[1]
 
 

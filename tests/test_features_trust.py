@@ -157,7 +157,7 @@ def test_extraction_records_random_weights_in_the_manifest(tmp_path, demo_datase
     real = dataclasses.replace(get_encoder("tiny_vit"), name="real_vit", tiny=False)
     with pytest.raises(WeightsError, match="real_vit: no weights given"):
         extract(demo_dataset, [real], str(tmp_path / "out"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         extract(demo_dataset, [real, "tiny_vit"], str(tmp_path / "out"), random_weights=True)
     finally:

@@ -133,12 +133,14 @@ def test_aligned_encoder_is_rebuilt_when_its_text_encoder_changes(demo, built, t
 
 
 def test_extraction_never_uses_a_random_demo_encoder(tmp_path, monkeypatch):
-    from raypi.features.extract import _weights_of
+    from raypi.features.trust import weights_of
 
     monkeypatch.setenv("RAYPI_HOME", str(tmp_path))
     with pytest.raises(WeightsError, match="raypi pretrain"):
-        _weights_of(get_encoder("demo_vit_clip"), {})
-    assert _weights_of(get_encoder("tiny_vit"), {}) is None  # the no-pre-training control
+        weights_of(get_encoder("demo_vit_clip"), {})
+    with pytest.raises(WeightsError, match="raypi pretrain"):  # --random-weights never covers it
+        weights_of(get_encoder("demo_vit_clip"), {}, allow_random=True)
+    assert weights_of(get_encoder("tiny_vit"), {}) is None  # the no-pre-training control
 
 
 def test_bert_masking_predicts_only_ordinary_tokens():
