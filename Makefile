@@ -45,11 +45,13 @@ lint: install
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# Two pytest-xdist workers: each test module stays on one worker (its Ray cluster is built once),
-# and modules that start Ray heads on fixed ports never run at the same time (tests/conftest.py).
+# Two pytest-xdist workers: each test module stays on one worker (its Ray cluster is built once).
+# Modules marked fixed_ports start Ray heads on fixed ports or look for "any Ray on this machine"
+# (--address auto): they run afterwards, one at a time, with no other Ray beside them.
 PYTEST_WORKERS ?= 2
 test: install sysdeps lint
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not fixed_ports" tests
+	$(BIN)/python -m pytest -q -m fixed_ports tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache site

@@ -65,7 +65,8 @@ def pytest_collection_modifyitems(config, items):
     ``make test`` runs the suite on two pytest-xdist workers with ``--dist loadgroup``. Every
     module is one group, so its module-scoped Ray cluster, study and fixtures are built once.
     Modules marked ``fixed_ports`` start Ray heads on fixed ports (the fake autoscaler's GCS on
-    6379, a dashboard for Ray Jobs): they share one group so no two of them ever run at once.
+    6379, a dashboard for Ray Jobs) or expect no other Ray on the machine (``--address auto``
+    finds any running cluster): ``make test`` runs them afterwards, serially, by themselves.
     """
     import torch
 
