@@ -91,6 +91,20 @@ def test_variants_label_only_the_settings_that_differ():
     assert variants(one)[0][0] == ""
 
 
+def test_protocols_are_titled_in_words_the_studys_first():
+    study = synthetic_trials(tasks=TASKS, seeds=2, failures=0).assign(
+        selection_split="val", inner_share=None
+    )
+    inner = study.assign(
+        selection_split="inner", inner_share=0.2, trial_key=study["trial_key"] + "-i"
+    )
+    labels = [label for label, _ in variants(pd.concat([inner, study], ignore_index=True))]
+    assert labels == [
+        "choices on the validation split (the study's protocol)",
+        "epochs chosen on an inner 20 % split of the training patients",
+    ]
+
+
 def test_older_trials_files_read_their_defaults_and_get_a_config_key(tmp_path):
     trials = synthetic_trials(tasks=TASKS, seeds=2, failures=0)
     old = trials.drop(columns=[c for c in ("dtype", "config_key") if c in trials])

@@ -108,6 +108,11 @@ def _words(name: str, value: str, rows: pd.DataFrame) -> str:
     return _WORDS.get((name, value), f"{name} = {value}")
 
 
+def _said_by_split(name: str, names: list[str]) -> bool:
+    """``inner_share`` is worded with the selection split (``None`` under the study's)."""
+    return name == "inner_share" and col.SELECTION_SPLIT in names
+
+
 def _study_rank(names: list[str], values: tuple) -> int:
     return -sum(STUDY_VALUES.get(n) == v for n, v in zip(names, values))
 
@@ -130,7 +135,8 @@ def variants(trials: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     groups = []
     for values, rows in trials.groupby([keys[n] for n in names], sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        label = ", ".join(_words(name, value, rows) for name, value in zip(names, values))
+        said = [(n, v) for n, v in zip(names, values) if not _said_by_split(n, names)]
+        label = ", ".join(_words(name, value, rows) for name, value in said)
         groups.append((_study_rank(names, values), label, rows))
     return [(label, rows) for _, label, rows in sorted(groups, key=lambda g: g[0])]
 
