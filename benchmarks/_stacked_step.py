@@ -114,8 +114,11 @@ def stacked_step(shape, count: int, device: str, dtype: str, captured: bool, ste
             "cpu_ms": round(cpu * 1e3, 2), "peak_gib": peak}  # fmt: skip
 
 
-def equality(device: str, dtype: str) -> dict:
-    """Stacked vs one-at-a-time on ``device``: the largest differences over a small pack."""
+def equality(device: str, dtype: str, image=(197, 768), text=(64, 768)) -> dict:
+    """Stacked vs one-at-a-time on ``device``: the largest differences over a small pack.
+
+    The pack has ``image`` and ``text`` token shapes (ViT-B's by default).
+    """
     import sys
     from pathlib import Path
 
@@ -125,7 +128,7 @@ def equality(device: str, dtype: str) -> dict:
     from raypi.train import fit, fit_stack
 
     worst = {"val_auc": 0.0, "train_logits": 0.0, "kept_epoch_differs": 0}
-    for members in pack_members((197, 768), (64, 768), ((24, 3), (48, 2)), 32, device, dtype):
+    for members in pack_members(image, text, ((24, 3), (48, 2)), 32, device, dtype):
         stacked = fit_stack([d for d, _ in members], [c for _, c in members])
         for (data, config), s in zip(members, stacked):
             alone = fit(data, config)

@@ -98,8 +98,8 @@ def shared_gpu(shape, rows: int, epochs: int, device: str, slots: int = 8) -> di
     for _ in range(slots):
         one()
     sequential = time.perf_counter() - start
-    ray.init(num_gpus=1 if device.startswith("cuda") else 0, include_dashboard=False,
-             log_to_driver=False)  # fmt: skip
+    ray.init(address="local", num_gpus=1 if device.startswith("cuda") else 0,
+             include_dashboard=False, log_to_driver=False)  # fmt: skip
     gpus = 1 / slots if device.startswith("cuda") else 0
     task = ray.remote(num_gpus=gpus, num_cpus=0.1)(one)
     ray.get(task.remote())  # warm the workers' imports before timing
@@ -115,13 +115,16 @@ def _print(section: str, **row) -> None:
     print(json.dumps({"section": section, **row}), flush=True)
 
 
-def _stacked_rows(shapes: dict, device: str, counts, dtypes) -> dict:
-    """Print the stacked-step rows; return the M = 16 (or largest) rate per shape and dtype."""
+def _stacked_rows(shapes: dict, device: str, counts, dtypes, captures) -> dict:
+    """Print the stacked-step rows; return the M = 16 (or largest) rate per shape and dtype.
+
+    Every (members, dtype) runs eagerly; those in ``captures`` also run captured.
+    """
     rates = {}
     for label, shape in shapes.items():
         for dtype in dtypes:
             for count in counts:
-                for captured in (False, True) if count in (1, counts[-2]) else (False,):
+                for captured in (False, True) if (count, dtype) in captures else (False,):
                     row = stacked_step(shape, count, device, dtype, captured)
                     mode = "captured" if captured else "eager"
                     _print("stacked_step", shape=label, dtype=dtype, members=count, mode=mode,
@@ -190,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             row["fraction_of_matmul"] = round(row["tflop_per_s"] * 1e12 / rates[dtype], 3)
             _print("fit", shape=label, dtype=dtype, **{**row, "tflop_per_s": round(
                 row["tflop_per_s"], 3)})  # fmt: skip
-    stacked = _stacked_rows(shapes, device, counts, dtypes)
+    # A capture compiles (torch.compile): on the CPU smoke test one is enough to check it runs.
+    captures = (
+        {(counts[-2], "fp32")} if smoke else {(c, d) for c in (1, counts[-2]) for d in dtypes}
+    )
+    stacked = _stacked_rows(shapes, device, counts, dtypes, captures)
     sync = (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
     pack = ((17, 64), (16, 64), ((20, 2), (40, 1)), 24) if smoke else \
         ((197, 768), (512, 768), ((256, 10), (1024, 5)), 512)  # fmt: skip
@@ -201,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
            stacked_s=round(seconds["stacked"], 2), one_at_a_time_s=round(seconds["alone"], 2),
            speedup=round(seconds["alone"] / seconds["stacked"], 2))  # fmt: skip
     for dtype in ("fp32",) if smoke else ("fp32", "tf32"):
-        _print("equality", device=name, dtype=dtype, **equality(device, dtype))
-    _print("shared_gpu", **shared_gpu(next(iter(shapes.values())), rows // 4, epochs, device))
+        tokens = {"image": (17, 64), "text": (16, 64)} if smoke else {}
+        _print("equality", device=name, dtype=dtype, **equality(device, dtype, **tokens))
+    _print("shared_gpu", **shared_gpu(next(iter(shapes.values())), rows // 4, epochs, device,
+                                      slots=2 if smoke else 8))  # fmt: skip
     if smoke:  # the CPU's tiny-shape rate at every study shape: checks the arithmetic only
         stacked = {(label, dt): stacked[("tiny_17x64", dt)] for label in SHAPES for dt in dtypes}
     _projection(stacked, SHAPES, dtypes)
