@@ -6,7 +6,6 @@ tokens is tested in test_features_extract.py); heads are trained with ``raypi.tr
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,7 +18,7 @@ from raypi.train import FitConfig, FitData, fit
 
 N_IMAGES = 600
 SIZE = 200
-EPOCHS = 40
+EPOCHS = 20
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +76,16 @@ def _fit(demo, task: str, method: str, seed: int = 0) -> float:
 
 
 def test_report_reading_teacher_beats_image_only_on_diagnostic_task(demo):
-    image = np.mean([_fit(demo, "demo_diagnostic", "image", seed) for seed in (0, 1)])
-    teacher = np.mean([_fit(demo, "demo_diagnostic", "teacher", seed) for seed in (0, 1)])
+    image = _fit(demo, "demo_diagnostic", "image")
+    teacher = _fit(demo, "demo_diagnostic", "teacher")
+    print(f"diagnostic: teacher {teacher:.3f}, image-only {image:.3f}")
     assert teacher > image + 0.01, (teacher, image)
 
 
 def test_auxiliary_label_is_in_the_image_not_in_the_report(demo):
     image = _fit(demo, "demo_auxiliary", "image")
     text = _fit(demo, "demo_auxiliary", "text")
+    print(f"auxiliary: image-only {image:.3f}, text-only {text:.3f}")
     assert image > 0.7, image
     assert text < 0.65, text
     assert image > text + 0.1
