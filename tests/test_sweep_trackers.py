@@ -198,6 +198,16 @@ def test_tracker_values_are_checked_on_the_command_line(monkeypatch):
         trackers.resolve(("wandb", "wandb=x"), "s", "results")
 
 
+def test_a_dead_mlflow_server_is_refused_within_seconds():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    started = time.monotonic()
+    with pytest.raises(trackers.TrackerError, match=f"no MLflow server answers at {dead}"):
+        trackers.resolve((f"mlflow={dead}",), "s", "results")
+    assert time.monotonic() - started < 6
+
+
 def _readme_logdir(results: str) -> str:
     """The README's ``tensorboard --logdir`` folder, for this sweep's results."""
     line = next(

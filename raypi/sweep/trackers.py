@@ -16,8 +16,10 @@ import argparse
 import contextlib
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 KINDS = ("mlflow", "wandb")
 """The trackers ``--tracker`` accepts."""
@@ -114,6 +116,7 @@ def resolve(names: tuple[str, ...], sweep: str, results_dir: str) -> tuple[Track
         kind, value = _parse(name)
         if kind == "mlflow":
             uri = value or os.environ["MLFLOW_TRACKING_URI"]
+            _check_server(uri)
             client = _module(kind)(tracking_uri=uri)
             found = client.get_experiment_by_name(sweep)
             experiment = found.experiment_id if found else client.create_experiment(sweep)
@@ -122,6 +125,25 @@ def resolve(names: tuple[str, ...], sweep: str, results_dir: str) -> tuple[Track
             _module(kind)
             specs.append(_wandb_spec(value, results_dir))
     return tuple(specs)
+
+
+def _check_server(uri: str, wait_s: float = 5.0) -> None:
+    """Fail within ``wait_s`` when an ``http(s)://`` tracking server does not answer.
+
+    MLflow's client retries a dead server with back-off for minutes before it gives up.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=wait_s):
+            pass
+    except OSError as error:
+        raise TrackerError(
+            f"no MLflow server answers at {uri} within {wait_s:g} s: {error}. Start it "
+            "(`mlflow server`), or give the URI of a running one"
+        ) from None
 
 
 def _wandb_spec(project: str, results_dir: str) -> TrackerSpec:
