@@ -266,15 +266,19 @@ def _guarded(run) -> int:
         0 when every trial is ok (or a dry run printed), 1 when some failed or the results
         storage gave out (full, or unreachable past its retry budget: a rerun continues), 2
         when another driver holds the results folder, the features cannot serve the trials,
-        no Ray cluster answers at ``--address``, or a node runs other software.
+        no Ray cluster answers at ``--address``, a node runs other software, or a tracker
+        cannot be reached.
     """
     from raypi import io
     from raypi.cluster import ClusterUnreachableError
     from raypi.features.store import StoreError
     from raypi.sweep.lock import SweepLockedError
     from raypi.sweep.node_versions import VersionMismatchError
+    from raypi.sweep.trackers import TrackerError
 
-    refused = (SweepLockedError, StoreError, ClusterUnreachableError, VersionMismatchError)
+    refused = (
+        SweepLockedError, StoreError, ClusterUnreachableError, VersionMismatchError, TrackerError
+    )  # fmt: skip
     try:
         outcome = run()
         if isinstance(outcome, int):  # a dry run, printed
