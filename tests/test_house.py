@@ -46,6 +46,27 @@ def test_features_never_import_sweep_and_library_never_imports_scripts():
             assert not any(n.startswith("raypi.sweep") for n in names), path
 
 
+def test_data_never_imports_features():
+    for path in (PACKAGE / "data").rglob("*.py"):
+        assert not any(n.startswith("raypi.features") for n in _imports(path)), path
+
+
+def test_head_table_is_read_without_torch():
+    code = (
+        "import sys\n"
+        "from raypi.heads import HEAD_TABLE\n"
+        "from raypi.report._labels import HEAD_TITLES\n"
+        "from raypi.sweep.config import spec_from_dict\n"
+        "from raypi.train._flops import batch_flops\n"
+        "assert HEAD_TITLES == {'attention': 'Attention head', 'mean_lp': 'Mean-LP',\n"
+        "                       'cls_lp': 'CLS-LP'}\n"
+        "assert batch_flops('mean_lp', 4, 8, 2) == 2 * 8 * 4 * 8\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_report_never_imports_train_or_encoders():
     for path in (PACKAGE / "report").rglob("*.py"):
         names = _imports(path)
