@@ -233,7 +233,7 @@ def test_sweep_command_parses_its_options():
 
 
 def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store):
-    from raypi.sweep.script import print_dry_run, sweep_parser
+    from raypi.commands.sweep import print_dry_run, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
     cluster_file = str(REPO / "cluster.yaml")  # its GPU node types: --gpu auto means GPUs
@@ -260,7 +260,7 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store
 
 
 def test_study_configs_take_their_data_from_the_command_line_or_environment(monkeypatch, capsys):
-    from raypi.sweep.script import checked_spec, sweep_parser
+    from raypi.commands.sweep import checked_spec, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
     parser = sweep_parser("", config)
