@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from raypi.sweep.script import run_search_from_args, sweep_parser
+from raypi.commands.sweep import run_search_from_args, sweep_parser
 
 DEMO_CONFIG = str(Path(__file__).resolve().parent / "configs" / "tune_lambda_demo.yaml")
 

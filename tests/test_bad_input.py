@@ -46,6 +46,8 @@ CONFIG_MUTATIONS = [
     ("text encoder as image", _set("defaults.encoders", ["demo_bert"]), "known image encoder"),
     ("image encoder as text", _set("defaults.text_encoders", ["tiny_vit"]), "known text encoder"),
     ("unknown method", _set("grids[0].methods", ["distil"]), "unknown methods"),
+    ("unknown head", _set("defaults.heads", ["atention"]), "heads: 'atention' is not an image"),
+    ("unknown size mode", _set("grids[0].size_mode", "fractions"), "size_mode must be one of"),
     ("size pick not in task", _set("defaults.size_picks", [0, 7]), "size_picks: [7] not among"),
     ("seed of wrong type", _set("defaults.seeds", [0, "one"]), "seeds: expected a list of int"),
     ("lambda above 1", _set("defaults.lams", [1.5]), "lams: [1.5] outside [0.0, 1.0]"),

@@ -123,7 +123,7 @@ def test_a_file_without_node_types_is_refused_naming_it(tmp_path):
 
 
 def test_dry_run_decides_gpus_by_the_runs_rule(capsys):
-    from raypi.sweep.script import print_dry_run, sweep_parser
+    from raypi.commands.sweep import print_dry_run, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid_demo.yaml")
     parser = sweep_parser("", config)

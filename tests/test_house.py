@@ -5,7 +5,7 @@ import io as text_io
 import subprocess
 import sys
 import types
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,27 @@ def test_features_never_import_sweep_and_library_never_imports_scripts():
         assert not any(n.startswith(("sweeps", "analysis")) for n in names), path
         if path.parent.name == "features":
             assert not any(n.startswith("raypi.sweep") for n in names), path
+
+
+def test_data_never_imports_features():
+    for path in (PACKAGE / "data").rglob("*.py"):
+        assert not any(n.startswith("raypi.features") for n in _imports(path)), path
+
+
+def test_head_table_is_read_without_torch():
+    code = (
+        "import sys\n"
+        "from raypi.heads import HEAD_TABLE\n"
+        "from raypi.report._labels import HEAD_TITLES\n"
+        "from raypi.sweep.config import spec_from_dict\n"
+        "from raypi.train._flops import batch_flops\n"
+        "assert HEAD_TITLES == {'attention': 'Attention head', 'mean_lp': 'Mean-LP',\n"
+        "                       'cls_lp': 'CLS-LP'}\n"
+        "assert batch_flops('mean_lp', 4, 8, 2) == 2 * 8 * 4 * 8\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_report_never_imports_train_or_encoders():
@@ -98,6 +119,51 @@ def test_extract_flags_are_made_from_extract_options():
     assert flags["dtype"].choices == ("fp16", "bf16", "fp32")
     args = parser.parse_args(["extract", "--encoders", "tiny_vit", "--pool", "2", "--overwrite"])
     assert (args.pool, args.overwrite, args.address) == (2, True, None)
+
+
+def test_sweep_flags_are_made_from_launch_options():
+    from raypi.commands import sweep as sweep_command
+    from raypi.commands._options import field_docs
+    from raypi.sweep.launch import LaunchOptions
+
+    parser = sweep_command.sweep_parser("", "demo.yaml")
+    flags = {action.dest: action for action in parser._actions}
+    docs = field_docs(LaunchOptions)
+    for item in fields(LaunchOptions):
+        assert item.name in flags, item.name
+        assert docs[item.name].split()[0] in flags[item.name].help
+    assert sweep_command.launch_options(parser.parse_args([])) == LaunchOptions()
+    argv = ["--gpu", "no", "--no-packs", "--no-stack", "-vv", "--max-failures", "0",
+            "--cpus-per-trial", "0.5", "--max-pack-gb", "1.5", "--pack-memory-gb", "0",
+            "--cluster-file", "c.yaml", "--ordinary-gpu-resource", "gpu_16gb",
+            "--gpu-memory-gb", "24", "--no-retry-failed", "--epoch-reports", "3"]  # fmt: skip
+    options = sweep_command.launch_options(parser.parse_args(argv))
+    assert (options.use_gpu, options.packs, options.stack, options.verbose) == (False,) * 3 + (2,)
+    assert (options.max_failures, options.cpus_per_trial, options.max_pack_gb) == (0, 0.5, 1.5)
+    assert (options.pack_memory_gb, options.cluster_file, options.gpu_memory_gb) == (
+        0,
+        "c.yaml",
+        24,
+    )
+    assert options.ordinary_gpu_resource == "gpu_16gb" and options.epoch_reports == 3
+    assert options.retry_failed is False and options.trackers == ()
+    yes = sweep_command.launch_options(parser.parse_args(["--gpu", "yes"]))
+    assert yes.use_gpu is True and parser.parse_args([]).config == "demo.yaml"
+
+
+def test_a_flag_of_an_unknown_type_must_be_given():
+    import argparse
+
+    from raypi.commands._options import add_arguments
+
+    with pytest.raises(TypeError, match=r"Settings\.names: no flag is made for type"):
+        add_arguments(argparse.ArgumentParser(), _Settings)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    names: tuple[str, ...] = ()
+    """Names."""
 
 
 def test_progress_line_counts_models_students_and_failures(monkeypatch):

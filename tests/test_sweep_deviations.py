@@ -19,9 +19,9 @@ from raypi.report.synthetic import write_synthetic_results
 from raypi.sweep import DataSource, Grid, SweepSpec, expand, spec_from_dict, stages
 from raypi.sweep import results as sweep_results
 from raypi.sweep.config import ConfigError
-from raypi.sweep.grid import INDEPENDENT_SEED_OFFSET
 from raypi.sweep.store_settings import STORE_COLUMNS
 from raypi.sweep.trainable import fit_config_of
+from raypi.sweep.trial import INDEPENDENT_SEED_OFFSET
 
 DEMO = DataSource("/data/demo", "/features/demo")
 

@@ -24,6 +24,7 @@ from raypi.sweep import (
 from raypi.sweep import results as sweep_results
 from raypi.sweep import teachers as sweep_teachers
 from raypi.sweep._callbacks import error_text
+from raypi.sweep.config import ConfigError
 from raypi.sweep.resources import gpu_share, head_memory_gb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,6 +132,19 @@ def test_yaml_round_trip_and_errors(tmp_path):
         spec_from_dict({"name": "x", "grids": [{"tasks": ["age"], "encoders": ["c2l"], "x": 1}]})
     with pytest.raises(ValueError, match="unknown methods"):
         Grid(tasks=("age",), encoders=("c2l",), methods=("magic",))
+    with pytest.raises(ValueError, match="size_mode must be one of"):
+        Grid(tasks=("age",), encoders=("c2l",), size_mode="fractions")
+
+
+@pytest.mark.parametrize("head", ["atention", "teacher"])
+def test_config_refuses_unknown_heads_before_ray_starts(head):
+    values = {"name": "x", "grids": [{"tasks": ["demo_prognostic"], "encoders": ["tiny_vit"],
+                                      "heads": ["attention", head]}]}  # fmt: skip
+    expected = rf"grids\[0\]\.heads: '{head}' is not an image head; image heads: attention, "
+    with pytest.raises(ConfigError, match=expected + "mean_lp, cls_lp"):
+        spec_from_dict(values)
+    with pytest.raises(ValueError, match=f"'{head}' is not an image head"):
+        expand(spec(heads=("attention", head)))  # the Python API refuses it as well
 
 
 @pytest.fixture
@@ -219,7 +233,7 @@ def test_sweep_command_parses_its_options():
 
 
 def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store):
-    from raypi.sweep.script import print_dry_run, sweep_parser
+    from raypi.commands.sweep import print_dry_run, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
     cluster_file = str(REPO / "cluster.yaml")  # its GPU node types: --gpu auto means GPUs
@@ -246,7 +260,7 @@ def test_dry_run_of_the_study_grid_counts_the_expanded_trials(capsys, data_store
 
 
 def test_study_configs_take_their_data_from_the_command_line_or_environment(monkeypatch, capsys):
-    from raypi.sweep.script import checked_spec, sweep_parser
+    from raypi.commands.sweep import checked_spec, sweep_parser
 
     config = str(REPO / "sweeps" / "configs" / "distill_grid.yaml")
     parser = sweep_parser("", config)

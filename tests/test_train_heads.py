@@ -1,6 +1,9 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
+from raypi.heads import HEAD_TABLE, IMAGE_HEADS, POOLS, HeadSpec, head_spec, image_head
 from raypi.train import heads
 from raypi.train._attention import AttentionPool, reference_forward
 from raypi.train.heads import HeadShape, build_head, list_heads, register_head
@@ -28,6 +31,44 @@ def test_unknown_head_lists_known_ones():
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
         register_head("attention")(heads.attention_head)
+
+
+def test_every_head_spec_has_a_module_and_every_module_a_spec():
+    assert list_heads() == sorted(HEAD_TABLE)
+    with pytest.raises(KeyError, match="no entry in raypi.heads.HEAD_TABLE"):
+        register_head("transformer")
+    shape = HeadShape(image_dim=D, num_classes=C, text_dim=DT)
+    kinds = {"attention": AttentionPool, "mean": heads.MeanPool, "cls": heads.ClsPool}
+    assert set(heads.POOL_MODULES) == set(POOLS) == set(kinds)
+    for name in IMAGE_HEADS:  # each image head pools as its spec says
+        assert isinstance(build_head(name, shape).pool, kinds[HEAD_TABLE[name].pool])
+        teacher = build_head("teacher", replace(shape, image_pool=name))
+        assert isinstance(teacher.image_pool, kinds[HEAD_TABLE[name].pool])
+    assert isinstance(build_head("text", shape).pool, kinds[HEAD_TABLE["text"].pool])
+
+
+def test_head_table_refuses_bad_entries_and_names_image_heads():
+    assert IMAGE_HEADS == ("attention", "mean_lp", "cls_lp")
+    assert [HEAD_TABLE[name].lr for name in IMAGE_HEADS] == [1e-4, 1e-3, 1e-3]
+    assert [name for name, spec in HEAD_TABLE.items() if spec.needs_cls] == ["cls_lp"]
+    with pytest.raises(ValueError, match="image heads: attention, mean_lp, cls_lp"):
+        image_head("teacher")
+    with pytest.raises(KeyError, match="known heads: attention, mean_lp"):
+        head_spec("mlp")
+    with pytest.raises(ValueError, match="flops must be one of"):
+        HeadSpec("mlp", "MLP", "quadratic")
+    with pytest.raises(ValueError, match="pool must be one of"):
+        HeadSpec("mlp", "MLP", "linear", pool="max", lr=1e-3)
+
+
+def test_flop_model_follows_the_head_table():
+    from raypi.train._flops import attention_executed_flops, batch_flops
+
+    attention = 8 * attention_executed_flops(T, D, batch=8)
+    assert batch_flops("attention", T, D, 8) == batch_flops("text", T, D, 8) == attention
+    assert batch_flops("mean_lp", T, D, 8) == batch_flops("cls_lp", T, D, 8) == 8 * 8 * T * D
+    with pytest.raises(KeyError, match="unknown head 'mlp'"):
+        batch_flops("mlp", T, D, 8)
 
 
 @pytest.mark.parametrize("name", ["attention", "mean_lp", "cls_lp", "teacher", "text"])

@@ -3,7 +3,8 @@
 A settings dataclass documents each field with a string literal under it (the house style);
 those strings become the flags' help, the defaults and types come from the fields, and
 ``metadata={"choices": …}`` limits a flag's values. So a setting is written once, in the
-library, and the command line cannot drift from it.
+library, and the command line cannot drift from it (``raypi extract`` from ``ExtractOptions``,
+the sweep commands from ``LaunchOptions``).
 """
 
 from __future__ import annotations
@@ -36,33 +37,58 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    skip: tuple[str, ...] = (),
+    overrides: dict[str, dict] | None = None,
+) -> None:
     """Add a ``--field-name`` flag per field of ``cls`` (but ``skip``) to ``parser``.
 
     Args:
         parser: The command's parser.
-        cls: A frozen settings dataclass (bool fields become ``store_true`` flags).
+        cls: A frozen settings dataclass: int, float and str fields take a value, False bools
+            become ``--field-name`` and True bools ``--no-field-name`` switches.
         skip: Fields the command sets otherwise.
+        overrides: Field → its flag's argparse settings, option strings under ``flags``, for
+            fields whose flag is not the plain one (help: the field's docstring, unless given).
+
+    Raises:
+        TypeError: A field of another type has no override.
     """
     docs = field_docs(cls)
     for item in fields(cls):
         if item.name in skip:
             continue
-        flag = "--" + item.name.replace("_", "-")
-        default = None if item.default is MISSING else item.default
         text = docs.get(item.name, "").replace("%", "%%")
-        kind = str(item.type).split("|")[0].strip()
-        if kind == "bool":
-            parser.add_argument(flag, action="store_true", default=default, help=text)
-            continue
-        help_text = f"{text} (default: {default})"
-        parser.add_argument(
-            flag,
-            type=_TYPES.get(kind, str),
-            default=default,
-            choices=item.metadata.get("choices"),
-            help=help_text,
-        )
+        if overrides and item.name in overrides:
+            settings = {"help": text, **overrides[item.name]}
+        else:
+            settings = _made_flag(item, text, cls.__name__)
+        names = settings.pop("flags")
+        parser.add_argument(*names, dest=item.name, **settings)
+
+
+def _made_flag(item, text: str, owner: str) -> dict:
+    """Return the flag of one field: option strings under ``flags``, then argparse settings."""
+    flag = "--" + item.name.replace("_", "-")
+    default = None if item.default is MISSING else item.default
+    kind = str(item.type).split("|")[0].strip()
+    if kind == "bool" and default is True:
+        switch = "--no-" + item.name.replace("_", "-")
+        help_text = f"turn this off (on by default): {text}"
+        return {"flags": (switch,), "action": "store_false", "default": True, "help": help_text}
+    if kind == "bool":
+        return {"flags": (flag,), "action": "store_true", "default": default, "help": text}
+    if kind not in _TYPES:
+        raise TypeError(f"{owner}.{item.name}: no flag is made for type {item.type}; override it")
+    return {
+        "flags": (flag,),
+        "type": _TYPES[kind],
+        "default": default,
+        "choices": item.metadata.get("choices"),
+        "help": f"{text} (default: {default})",
+    }
 
 
 def values(args: argparse.Namespace, cls: type, skip: tuple[str, ...] = ()) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from raypi import __version__, io
-from raypi.data import _drr, tables
+from raypi.data import _drr, _drr_job, tables
 from raypi.data import _inspect_layout as layout
 from raypi.data._published import deterministic_order
 from raypi.data._summary import Drops, task_summary
@@ -170,8 +170,6 @@ def _tasks_with_drrs(studies: pd.DataFrame, out: str, options: InspectOptions, d
             }
             for image_id in needed
         ]
-        from raypi.features import _drr_job  # the Ray Data job (Ray stays out of raypi.data)
-
         _, new_failures = _drr_job.render_all(
             jobs, options.drr, options.num_cpus_per_volume, address=options.address
         )

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from raypi.encoders import image_seed
+from raypi.features import _tokens, store, trust
 
 _ROUND = 3
 
@@ -74,4 +75,58 @@ def tokenizer_fingerprint(module) -> dict:
         "tokenizer": type(tokenizer).__name__,
         "vocab_sha256": digest,
         "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
+    }
+
+
+def store_identity(spec, weights_path, config) -> dict:
+    """Return the manifest fields a store must share with this run.
+
+    Builds the encoder from its weights (so wrong weights fail here, before Ray starts).
+
+    Args:
+        spec: The encoder's spec.
+        weights_path: Its weights file or folder (None: random initialisation).
+        config: The run's ``ExtractOptions``.
+
+    Returns:
+        Identity fields: format, encoder, weights and their fingerprint, dtype, shapes, and
+        the preprocessing (or tokenizer) fingerprint.
+    """
+    from raypi.encoders.weights import fetch_weights
+
+    module = spec.build(fetch_weights(weights_path))  # s3:// weights: a local copy
+    fingerprint = weights_fingerprint(module)
+    base = {
+        "format": store.FORMAT,
+        "encoder": spec.name,
+        "kind": spec.kind,
+        "family": spec.family,
+        "weights": str(weights_path) if weights_path else None,
+        "weights_fingerprint": fingerprint,
+        **trust.manifest_fields(spec, weights_path),
+        "dtype": config.dtype,
+        "source_token_shape": list(spec.token_shape),
+    }
+    if spec.kind == "text":
+        shape = (config.max_text_length, spec.token_shape[1])
+        return {
+            **base,
+            "token_shape": list(shape),
+            "max_length": config.max_text_length,
+            "preprocessing": tokenizer_fingerprint(module),
+            "tokens": "all",
+            "pool": 1,
+            "seed": None,
+        }
+    cls = _tokens.has_cls(spec.token_shape[0], getattr(spec, "has_cls", None))
+    shape = _tokens.reduced_shape(tuple(spec.token_shape), config.tokens, config.pool, cls)
+    return {
+        **base,
+        "token_shape": list(shape),
+        "has_cls": cls,
+        "tokens": config.tokens,
+        "pool": config.pool,
+        "max_length": None,
+        "seed": config.seed,
+        "preprocessing": preprocessing_fingerprint(spec, config.seed),
     }

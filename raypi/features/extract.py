@@ -19,13 +19,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import pandas as pd
-
-from raypi import cluster, io
+from raypi import cluster
 from raypi.data import images as image_roots
 from raypi.data import tables
 from raypi.data.tables import read_dataset
-from raypi.features import _tokens, schema, store, trust
+from raypi.features import _resume, _tokens, schema, store, trust
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +138,7 @@ def extract(
             starts).
     """
     from raypi.encoders import get_encoder
+    from raypi.features._identity import store_identity  # torch: only when extracting
 
     config = replace(ExtractOptions(views=views), **options)
     _validate(config)
@@ -150,7 +149,7 @@ def extract(
     specs = [get_encoder(name) if isinstance(name, str) else name for name in encoders]
     paths = [trust.weights_of(spec, weights or {}, config.random_weights) for spec in specs]
     # Every encoder is built from its weights before Ray starts: wrong weights stop here.
-    identities = [_store_identity(spec, path, config) for spec, path in zip(specs, paths)]
+    identities = [store_identity(spec, path, config) for spec, path in zip(specs, paths)]
     cluster.connect(address)
     decision = cluster.gpu_decision(config.gpu)
     print(decision.line(), flush=True)
@@ -193,92 +192,19 @@ def _validate(config: ExtractOptions) -> None:
         raise ValueError(f"tokens must be one of {_tokens.MODES} and pool >= 1")
 
 
-def _store_identity(spec, weights_path, config: ExtractOptions) -> dict:
-    """Return the manifest fields a store must share with this run."""
-    # Imported here: it loads the encoder registry, which readers of features never need.
-    from raypi.encoders.weights import fetch_weights
-    from raypi.features._identity import (
-        preprocessing_fingerprint,
-        tokenizer_fingerprint,
-        weights_fingerprint,
-    )
-
-    module = spec.build(fetch_weights(weights_path))  # s3:// weights: a local copy
-    fingerprint = weights_fingerprint(module)
-    base = {
-        "format": store.FORMAT,
-        "encoder": spec.name,
-        "kind": spec.kind,
-        "family": spec.family,
-        "weights": str(weights_path) if weights_path else None,
-        "weights_fingerprint": fingerprint,
-        **trust.manifest_fields(spec, weights_path),
-        "dtype": config.dtype,
-        "source_token_shape": list(spec.token_shape),
-    }
-    if spec.kind == "text":
-        shape = (config.max_text_length, spec.token_shape[1])
-        return {
-            **base,
-            "token_shape": list(shape),
-            "max_length": config.max_text_length,
-            "preprocessing": tokenizer_fingerprint(module),
-            "tokens": "all",
-            "pool": 1,
-            "seed": None,
-        }
-    cls = _tokens.has_cls(spec.token_shape[0], getattr(spec, "has_cls", None))
-    shape = _tokens.reduced_shape(tuple(spec.token_shape), config.tokens, config.pool, cls)
-    return {
-        **base,
-        "token_shape": list(shape),
-        "has_cls": cls,
-        "tokens": config.tokens,
-        "pool": config.pool,
-        "max_length": None,
-        "seed": config.seed,
-        "preprocessing": preprocessing_fingerprint(spec, config.seed),
-    }
-
-
-def _open_store(out: str, identity: dict, overwrite: bool) -> dict | None:
-    """Check an existing store against ``identity``; return its manifest (None when new)."""
-    encoder = identity["encoder"]
-    store.remove_temporaries(out, encoder)
-    try:
-        manifest = store.read_manifest(out, encoder)
-    except store.StoreError:
-        manifest = None
-    if manifest is not None:
-        problems = store.identity_mismatches(manifest, identity)
-    else:
-        problems = ["shards without a manifest"] if store.list_shards(out, encoder) else []
-    if problems and not overwrite:
-        raise store.StoreError(
-            f"{store.encoder_dir(out, encoder)} was made differently from this run: "
-            + "; ".join(problems)
-            + ". Use another --out, or overwrite=True (--overwrite) to rewrite it."
-        )
-    if problems:
-        log.warning("rewriting %s: %s", store.encoder_dir(out, encoder), "; ".join(problems))
-        store.clear(out, encoder)
-        return None
-    return manifest
-
-
 def _extract_one(spec, weights_path, identity, table, roots, out, config, decision):
     from raypi.features import _pipeline  # Ray loads only when extracting
 
     dataset_root, images = roots
-    manifest = _open_store(out, identity, config.overwrite)
-    _remove_corrupt(out, spec.name, config.verify)
+    manifest = _resume.open_store(out, identity, config.overwrite)
+    _resume.remove_corrupt(out, spec.name, config.verify)
     done_views = list(manifest["views"]) if manifest else []
     if spec.kind == "image":
         wanted_views = sorted(set(done_views) | set(range(config.views + 1)))
-        todo, no_report = _missing_images(table, out, spec.name, wanted_views), []
+        todo, no_report = _resume.missing_images(table, out, spec.name, wanted_views), []
     else:
         wanted_views = [0]
-        todo, no_report = _missing_reports(table, out, spec.name)
+        todo, no_report = _resume.missing_reports(table, out, spec.name)
     # Until the run ends, the manifest keeps the views of the last *completed* run.
     progress = {"views": wanted_views, "rows": int(todo.attrs["rows"])}
     store.write_manifest(
@@ -296,8 +222,8 @@ def _extract_one(spec, weights_path, identity, table, roots, out, config, decisi
     statuses = _pipeline.run(spec, weights_path, identity, todo, images, out, config, decision)
     seconds = time.perf_counter() - start
     failed = statuses[statuses["error"] != ""]
-    rows_total = _finish(
-        out, spec, identity, wanted_views, no_report + _skip_entries(failed), dataset_root
+    rows_total = _resume.finish(
+        out, spec, identity, wanted_views, no_report + _resume.skip_entries(failed), dataset_root
     )
     return EncoderSummary(
         encoder=spec.name, rows_written=int((statuses["error"] == "").sum()),
@@ -305,74 +231,3 @@ def _extract_one(spec, weights_path, identity, table, roots, out, config, decisi
         forward_seconds=float(statuses["seconds"].sum()),
         bytes_written=int(statuses["bytes"].sum()),
     )  # fmt: skip
-
-
-def _remove_corrupt(out: str, encoder: str, full: bool) -> None:
-    """Delete shards that cannot be read, so that the run encodes their rows again."""
-    bad = store.corrupt_shards(out, encoder, full=full)
-    for path in bad:
-        log.warning("%s: removing corrupt shard %s; its rows are encoded again", encoder, path)
-        io.remove(path)
-
-
-def _finish(out, spec, identity, views, skipped, dataset_root) -> int:
-    """Drop late duplicate shards, write the completed manifest; return the stored rows."""
-    dropped = store.drop_duplicate_shards(out, spec.name, _keys(spec))
-    if dropped:
-        log.warning("%s: removed %d shards duplicated by a killed run", spec.name, dropped)
-    rows_total = len(store.read_index(out, spec.name, _keys(spec)))
-    store.write_manifest(out, spec.name, {
-        **identity, "views": views, "complete": True, "rows": rows_total, "skipped": skipped,
-        "dataset": str(dataset_root), "raypi_version": _version(),
-        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })  # fmt: skip
-    return rows_total
-
-
-def _keys(spec) -> tuple[str, ...]:
-    return schema.IMAGE_KEYS if spec.kind == "image" else schema.TEXT_KEYS
-
-
-def _missing_images(table: pd.DataFrame, out: str, encoder: str, views: list[int]):
-    """Return one row per image that lacks views: image_id, image_path, views (list)."""
-    index = store.read_index(out, encoder, schema.IMAGE_KEYS)
-    wanted = pd.MultiIndex.from_product([table["image_id"], views], names=schema.IMAGE_KEYS)
-    have = pd.MultiIndex.from_frame(index[list(schema.IMAGE_KEYS)].astype({"view": int}))
-    missing = wanted.difference(have).to_frame(index=False)
-    grouped = missing.groupby(schema.IMAGE_ID, sort=False)[schema.VIEW].agg(list).reset_index()
-    paths = table.set_index("image_id")["image_path"]
-    grouped["image_path"] = paths.loc[grouped[schema.IMAGE_ID]].to_numpy()
-    grouped = grouped.rename(columns={schema.VIEW: "views"})
-    grouped.attrs["rows"] = len(missing)
-    return grouped
-
-
-def _missing_reports(table: pd.DataFrame, out: str, encoder: str):
-    """Return reports not yet encoded, and skip entries for images without a report."""
-    text = table["report"]
-    absent = text.isna() | (text.fillna("").astype(str).str.strip() == "")
-    skipped = [
-        {"image_id": i, "reason": "no report (null or empty)"}
-        for i in table.loc[absent, "image_id"]
-    ]
-    have = set(store.read_index(out, encoder, schema.TEXT_KEYS)[schema.IMAGE_ID])
-    todo = table.loc[~absent & ~table["image_id"].isin(have), ["image_id", "report"]]
-    todo = todo.reset_index(drop=True)
-    todo.attrs["rows"] = len(todo)
-    return todo, skipped
-
-
-def _skip_entries(failed: pd.DataFrame) -> list[dict]:
-    """One skip entry per image (its views share the reason), in first-seen order."""
-    first = failed.drop_duplicates(schema.IMAGE_ID)
-    views = failed.groupby(schema.IMAGE_ID, sort=False).size()
-    return [
-        {"image_id": image_id, "reason": reason, "rows": int(views[image_id])}
-        for image_id, reason in zip(first[schema.IMAGE_ID], first["error"])
-    ]
-
-
-def _version() -> str:
-    from raypi import __version__
-
-    return __version__

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from raypi.heads import HEAD_TABLE, IMAGE_HEADS
+
 # Display names of the study's and the demo's encoders; other encoders keep their own name.
 ENCODER_TITLES = {
     "rad_dino": "RAD-DINO",
@@ -37,7 +39,8 @@ METHOD_COLORS = {
     "distill": "#1f77b4",
     "self_distill": "#ff7f0e",
 }
-HEAD_TITLES = {"attention": "Attention head", "mean_lp": "Mean-LP", "cls_lp": "CLS-LP"}
+HEAD_TITLES = {name: HEAD_TABLE[name].title for name in IMAGE_HEADS}
+"""Titles of the image heads (the ``head`` column), in the study's order (``raypi.heads``)."""
 METRIC_TITLES = {"auc": "AUC", "auprc": "AUPRC"}
 _PALETTE = (
     "#1f77b4",

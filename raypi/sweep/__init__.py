@@ -12,7 +12,7 @@ _EXPORTS = {
     "DataSource": "grid",
     "Grid": "grid",
     "SweepSpec": "grid",
-    "TrialConfig": "grid",
+    "TrialConfig": "trial",
     "expand": "grid",
     "stages": "grid",
     "load_spec": "config",

@@ -1,10 +1,12 @@
-"""The ``cls_lp`` head needs a CLS token: refused, before anything runs, where there is none."""
+"""Heads that read a CLS token (``raypi.heads``): refused, before anything runs, where none is."""
 
 from __future__ import annotations
 
+from raypi.heads import HEAD_TABLE, IMAGE_HEADS, image_head
+
 
 def check_cls_heads(heads: tuple[str, ...], encoders: tuple[str, ...]) -> None:
-    """Refuse the ``cls_lp`` head on image encoders whose tokens have no CLS token.
+    """Refuse image heads that need a CLS token on image encoders whose tokens have none.
 
     CLS-LP reads token 0; on a CNN's patch grid that is the top-left patch, not a summary.
 
@@ -13,9 +15,10 @@ def check_cls_heads(heads: tuple[str, ...], encoders: tuple[str, ...]) -> None:
         encoders: Its image encoders.
 
     Raises:
-        ValueError: Naming the encoders without a CLS token.
+        ValueError: A head is no image head, or naming the encoders without a CLS token.
     """
-    if "cls_lp" not in heads:
+    needing = [name for name in heads if image_head(name).needs_cls]
+    if not needing:
         return
     from raypi.encoders import get_encoder
     from raypi.features._tokens import has_cls
@@ -26,8 +29,10 @@ def check_cls_heads(heads: tuple[str, ...], encoders: tuple[str, ...]) -> None:
         if not has_cls(spec.token_shape[0], getattr(spec, "has_cls", None)):
             lacking.append(f"{name} ({spec.family}, {spec.token_shape[0]} tokens)")
     if lacking:
+        heads_named = ", ".join(needing)
+        others = " or ".join(n for n in IMAGE_HEADS if not HEAD_TABLE[n].needs_cls)
         raise ValueError(
-            f"head cls_lp reads a CLS token, which encoder(s) {', '.join(lacking)} do not "
-            "have; use mean_lp or attention for them, or list them in a grid block without "
-            "cls_lp"
+            f"head {heads_named} reads a CLS token, which encoder(s) {', '.join(lacking)} do "
+            f"not have; use {others} for them, or list them in a grid block "
+            f"without {heads_named}"
         )

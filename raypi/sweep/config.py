@@ -26,6 +26,7 @@ from dataclasses import asdict, fields, replace
 import yaml
 
 from raypi import io
+from raypi.heads import image_head
 from raypi.sweep._cls import check_cls_heads
 from raypi.sweep.grid import DataSource, Grid, SweepSpec
 
@@ -135,10 +136,15 @@ def _check_field(name: str, value, where: str):
 
 
 def _check_names(grid: Grid, where: str) -> None:
-    """Refuse tasks, encoders and size picks the registries do not know."""
+    """Refuse heads, tasks, encoders and size picks the registries do not know."""
     from raypi.encoders import list_encoders
     from raypi.tasks import TASKS
 
+    for head in grid.heads:
+        try:
+            image_head(head)
+        except ValueError as error:
+            raise ConfigError(f"{where}.heads: {error}") from None
     known = {spec.name: spec.kind for spec in list_encoders()}
     for task in grid.tasks:
         if task not in TASKS:

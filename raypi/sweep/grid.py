@@ -1,29 +1,26 @@
-"""A sweep definition (frozen dataclasses) and its expansion into trial configs with stable keys.
+"""A sweep definition (frozen dataclasses) and its expansion into trial configs.
 
 A sweep is a name, where each dataset's tables and features live, and one or more grid blocks
 (tasks × image encoders × sizes × seeds × methods × heads × λ × τ × text encoders). Expanding
-it gives one ``TrialConfig`` per trial. A trial's ``trial_key`` hashes everything that defines
-what it trains — never paths or the sweep name — so a rerun, a move to S3 or a second sweep
-finds the same keys. A student's ``teacher_key`` is the key of the teacher (``teacher``) or
-image-only model (``image``) it distills from: stage 1 trains each distinct key once.
+it gives one ``TrialConfig`` (``raypi.sweep.trial``, with its stable keys) per trial, each
+student's teacher included once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
+from raypi.heads import image_head
 from raypi.methods import METHOD_TABLE, METHODS
 from raypi.sweep import _sizes
 from raypi.sweep._cls import check_cls_heads
+from raypi.sweep.trial import STUDENT_METHODS, TrialConfig
 
-STUDENT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.distills)
 TEXT_METHODS = tuple(m.name for m in METHOD_TABLE.values() if m.involves_report)
 """Methods whose model (or whose teacher) reads report features: they name a text encoder."""
-KEY_VERSION = 2
-"""Bumped when the meaning of a trial config changes, so old results are not reused (2: ties
-of the kept epoch go to the later epoch; protocol fields)."""
+SIZE_MODES = ("study", "fraction")
+"""How a grid's size picks read the task's sizes: the study's sample counts, or its fractions
+of each seed's training pool."""
 TEACHER_SELECTIONS = ("auc", "loss", "last")
 """How every model picks its kept epoch (``raypi.train.config.SELECTIONS``)."""
 SELECTION_SPLITS = ("val", "inner")
@@ -39,8 +36,6 @@ model of the same type" and counts four trained models per backbone and seed (im
 teacher, distilled, self-distilled: "4 methods for each of the 6 backbones over 5 seeds"),
 which leaves no fifth model to teach; ``same_seed`` is therefore the default, ``independent``
 the reading of "another" as a separately initialised model."""
-INDEPENDENT_SEED_OFFSET = 1000
-"""An independent self-distillation teacher of seed ``s`` initialises with ``s + 1000``."""
 DEFAULT_INNER_SHARE = 0.2
 """Share of a trial's training patients held out for choices under ``selection_split: inner``."""
 
@@ -74,7 +69,7 @@ class Grid:
     size_mode: str = "study"
     """``study`` (the study's sample counts) or ``fraction`` (its fractions of the pool)."""
     heads: tuple[str, ...] = ("attention",)
-    """Image heads: ``attention``, ``mean_lp``, ``cls_lp``."""
+    """Image heads (``raypi.heads.IMAGE_HEADS``): ``attention``, ``mean_lp``, ``cls_lp``."""
     lams: tuple[float, ...] = (0.5,)
     """Imitation weights λ of students."""
     taus: tuple[float, ...] = ()
@@ -82,7 +77,8 @@ class Grid:
     text_encoders: tuple[str, ...] = ("cxr_bert",)
     """Text encoders of teachers (and of the text-only model)."""
     lr: float | None = None
-    """Learning rate; None = the study's (1e-4 attention head, 1e-3 linear probes)."""
+    """Learning rate; None = the head's (``raypi.heads``: the study's 1e-4 for the attention
+    head, 1e-3 for the linear probes)."""
     batch_size: int = 64
     """Training batch size."""
     epochs: int | None = None
@@ -109,6 +105,7 @@ class Grid:
         if unknown:
             raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
         for name, choices in (
+            ("size_mode", SIZE_MODES),
             ("teacher_selection", TEACHER_SELECTIONS),
             ("selection_split", SELECTION_SPLITS),
             ("self_distill_teacher", SELF_DISTILL_TEACHERS),
@@ -184,140 +181,6 @@ class SweepSpec:
         return replace(self, name=f"{self.name}_smoke", grids=(grid,))
 
 
-@dataclass(frozen=True)
-class TrialConfig:
-    """Everything that defines one trial; Tune's dict converts to it only via ``from_dict``."""
-
-    task: str
-    """Task name."""
-    dataset: str
-    """Dataset name of the task."""
-    encoder: str | None
-    """Image encoder (None for the text-only method, which sees no image)."""
-    text_encoder: str | None
-    """Text encoder of the model or of its teacher (None when no report is involved)."""
-    method: str
-    """One of ``METHODS``."""
-    head: str
-    """Image head."""
-    size: int
-    """Training samples."""
-    seed: int
-    """Seed of split, subset and initialisation."""
-    lam: float | None
-    """λ (students only)."""
-    tau: float | None
-    """τ (students only)."""
-    lr: float
-    """Learning rate."""
-    batch_size: int
-    """Batch size."""
-    epochs: int
-    """Epochs."""
-    views: int | None
-    """Augmented views used (None = all stored)."""
-    dtype: str
-    """Precision (``raypi.train.config.DTYPES``)."""
-    teacher_selection: str = "auc"
-    """How the trial's model picks its kept epoch (``TEACHER_SELECTIONS``)."""
-    selection_split: str = "val"
-    """Where the kept epoch (and a searched λ/τ) is chosen (``SELECTION_SPLITS``)."""
-    inner_share: float | None = None
-    """Share of training patients held out for choices (``inner`` only; None under ``val``)."""
-    teacher_key: str | None = None
-    """Key of the teacher a student distills from."""
-    self_distill_teacher: str | None = None
-    """Self-distilled students: which image-only model teaches them (``SELF_DISTILL_TEACHERS``);
-    also set on an ``independent`` teacher itself. None for every other trial."""
-    init_seed: int | None = None
-    """Seed of the head initialisation, dropout and batch order when it differs from ``seed``
-    (an independent self-distillation teacher); None = ``seed``."""
-    validate_every: int = 1
-    """Validate every k-th epoch and the last (keyed only when not 1, so keys of trials
-    from before the field are unchanged)."""
-    dataset_root: str = field(default="", compare=False)
-    """Absolute dataset root (not part of the key)."""
-    features: str = field(default="", compare=False)
-    """Absolute feature store (not part of the key)."""
-
-    @property
-    def trial_key(self) -> str:
-        """Stable 16-hex-digit hash of the fields that define the trial."""
-        return _hash(self._keyed())
-
-    @property
-    def config_key(self) -> str:
-        """Hash of the trial's settings without its seed: trials of one configuration share it.
-
-        The report averages over seeds only within one ``config_key`` (the teacher key is left
-        out too, since it differs by seed).
-        """
-        seeds = ("seed", "init_seed", "teacher_key")
-        return _hash({k: v for k, v in self._keyed().items() if k not in seeds})
-
-    def _keyed(self) -> dict:
-        """The fields a key hashes: not paths, not later fields at their neutral value."""
-        return {k: v for k, v in asdict(self).items()
-                if k not in _NOT_KEYED and v not in _UNKEYED_AT.get(k, ())}  # fmt: skip
-
-    @property
-    def fit_seed(self) -> int:
-        """Seed of the fit itself: initialisation, dropout, batch order and view sampling."""
-        return self.seed if self.init_seed is None else self.init_seed
-
-    @property
-    def is_student(self) -> bool:
-        """Whether the trial distills from a stage-1 model."""
-        return self.method in STUDENT_METHODS
-
-    def to_dict(self) -> dict:
-        """Return the flat dict form (what travels through Tune), key included."""
-        return {**asdict(self), "trial_key": self.trial_key, "config_key": self.config_key}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrialConfig:
-        """Build a config from its dict form, checking the key when one is given.
-
-        Args:
-            values: The dict from ``to_dict`` (extra keys are ignored).
-
-        Returns:
-            The config.
-        """
-        config = cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
-        if "trial_key" in values and values["trial_key"] != config.trial_key:
-            raise ValueError(f"trial config does not match its key {values['trial_key']}")
-        return config
-
-    def teacher(self) -> TrialConfig:
-        """Return the stage-1 config this student distills from."""
-        if not self.is_student:
-            raise ValueError(f"method {self.method!r} has no teacher")
-        method = METHOD_TABLE[self.method].teacher
-        text = self.text_encoder if METHOD_TABLE[method].involves_report else None
-        teacher = replace(
-            self, method=method, text_encoder=text, lam=None, tau=None, teacher_key=None
-        )
-        if self.self_distill_teacher == "independent":
-            return replace(teacher, init_seed=self.seed + INDEPENDENT_SEED_OFFSET)
-        return replace(teacher, self_distill_teacher=None)
-
-
-_NOT_KEYED = ("dataset_root", "features")
-_UNKEYED_AT = {
-    "self_distill_teacher": (None, "same_seed"),
-    "init_seed": (None,),
-    "validate_every": (1,),
-}
-"""Fields added after key version 2: they enter the key only at a value that changes what a
-trial trained before them (so older results keep their keys)."""
-
-
-def _hash(values: dict) -> str:
-    text = json.dumps({"v": KEY_VERSION, **values}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def expand(spec: SweepSpec) -> list[TrialConfig]:
     """Return every trial of the sweep once, stage-1 models included, in a stable order.
 
@@ -380,7 +243,7 @@ def _method_trials(grid: Grid, task, base: dict):
     taus = grid.taus or (task.tau,)
     for encoder in grid.encoders:
         for head in grid.heads:
-            lr = grid.lr or (1e-4 if head == "attention" else 1e-3)
+            lr = grid.lr or image_head(head).lr
             common = dict(base, encoder=encoder, head=head, lr=float(lr))
             for method in grid.methods:
                 texts = grid.text_encoders if method in TEXT_METHODS else (None,)

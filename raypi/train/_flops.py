@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raypi.heads import head_spec
+
 
 def attention_reference_flops(tokens: int, dim: int, qkv_dim: int | None = None) -> int:
     """Forward FLOP per sample of the plain attention head (q, k, v per token, A·V, mean).
@@ -41,10 +43,13 @@ def attention_executed_flops(tokens: int, dim: int, qkv_dim: int | None = None, 
 
 
 def batch_flops(head: str, tokens: int, dim: int, batch: int) -> int:
-    """Rough forward FLOP of one batch of ``head`` (linear probes are a pass over the tokens).
+    """Rough forward FLOP of one batch of ``head`` by its FLOP model (``raypi.heads``).
+
+    ``attention``: the attention layer as ``AttentionPool`` executes it; ``linear``: one pass
+    over the tokens (a linear probe's LayerNorm and pooling).
 
     Args:
-        head: Registry name of the head.
+        head: Name of the head (``raypi.heads.HEAD_TABLE``).
         tokens: Number of tokens T.
         dim: Token width D.
         batch: Batch size.
@@ -52,6 +57,6 @@ def batch_flops(head: str, tokens: int, dim: int, batch: int) -> int:
     Returns:
         FLOP of one forward pass of the batch.
     """
-    if head in ("attention", "teacher", "text"):
+    if head_spec(head).flops == "attention":
         return batch * attention_executed_flops(tokens, dim, batch=batch)
     return batch * 8 * tokens * dim

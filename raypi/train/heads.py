@@ -1,4 +1,8 @@
-"""Heads on frozen tokens, built by name from a registry: image heads, teacher, text model."""
+"""Heads on frozen tokens, built by name: the torch modules of ``raypi.heads``' table.
+
+Each head's facts (pool, default learning rate, FLOP model, title) are in ``raypi.heads``;
+here a factory is registered per name of that table, and a name the table lacks cannot be.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from raypi.heads import HEAD_TABLE, image_head
 from raypi.train._attention import AttentionPool
 
 
@@ -28,7 +33,7 @@ class HeadShape:
     dropout: float = 0.2
     """Dropout on attention weights."""
     image_pool: str = "attention"
-    """Pooling of the teacher's image branch: ``attention``, ``mean_lp`` or ``cls_lp``."""
+    """The image head whose pooling the teacher's image branch uses (``raypi.heads``)."""
     has_cls_token: bool = False
     """Whether token 0 is a CLS token (Mean-LP then skips it)."""
 
@@ -41,11 +46,13 @@ def register_head(name: str) -> Callable[[HeadFactory], HeadFactory]:
     """Register a head factory under ``name``; a second registration of a name raises.
 
     Args:
-        name: Registry key.
+        name: Registry key: a name of ``raypi.heads.HEAD_TABLE`` (another raises).
 
     Returns:
         A decorator that registers and returns the factory.
     """
+    if name not in HEAD_TABLE:
+        raise KeyError(f"head {name!r} has no entry in raypi.heads.HEAD_TABLE; add its spec there")
 
     def decorate(factory: HeadFactory) -> HeadFactory:
         if name in _HEADS:
@@ -105,16 +112,19 @@ class ClsPool(nn.Module):
         return self.norm(tokens[:, 0])
 
 
-def _image_pool(kind: str, shape: HeadShape) -> nn.Module:
+POOL_MODULES: dict[str, Callable[[int, HeadShape], nn.Module]] = {
+    "attention": lambda dim, shape: AttentionPool(dim, shape.qkv_dim, shape.dropout),
+    "mean": lambda dim, shape: MeanPool(dim, skip_first=shape.has_cls_token),
+    "cls": lambda dim, shape: ClsPool(dim),
+}
+"""The module of each pooling kind of ``raypi.heads.POOLS``, over tokens of width ``dim``."""
+
+
+def _image_pool(head: str, shape: HeadShape) -> nn.Module:
+    """Return the image pooling of the image head ``head`` (its ``raypi.heads`` pool)."""
     if shape.image_dim is None:
         raise ValueError("an image head needs image tokens (image_dim is None)")
-    if kind == "attention":
-        return AttentionPool(shape.image_dim, shape.qkv_dim, shape.dropout)
-    if kind == "mean_lp":
-        return MeanPool(shape.image_dim, skip_first=shape.has_cls_token)
-    if kind == "cls_lp":
-        return ClsPool(shape.image_dim)
-    raise KeyError(f"unknown image pooling {kind!r}; known: attention, mean_lp, cls_lp")
+    return POOL_MODULES[image_head(head).pool](shape.image_dim, shape)
 
 
 class ImageClassifier(nn.Module):

@@ -1,9 +1,8 @@
 """The DRR step of the INSPECT build as a Ray Data job: one CPU task per CT volume, resumable.
 
 Resumable because every JPEG is written atomically (temporary name, then rename) and a rerun
-skips volumes whose JPEG already exists — a killed job loses only the volumes in flight. It
-lives in ``raypi.features`` beside the other Ray Data job, so that ``raypi.data`` never imports
-Ray; ``raypi.data.inspect_ct`` calls it.
+skips volumes whose JPEG already exists — a killed job loses only the volumes in flight. Ray is
+reached through ``raypi.cluster.map_rows``, so ``raypi.data`` never imports Ray itself.
 """
 
 from __future__ import annotations
@@ -50,13 +49,8 @@ def render_all(
     if not todo:
         return [], {}
     _drr.plastimatch()
-    import ray
-
-    cluster.connect(address)
     rows = [{**job, "settings": asdict(settings)} for job in todo]
-    # One volume per block up to 1,000 blocks: fine-grained tasks without swamping the scheduler.
-    dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 1000))
-    results = dataset.map(_render_row, num_cpus=num_cpus_per_volume).take_all()
+    results = cluster.map_rows(rows, _render_row, num_cpus=num_cpus_per_volume, address=address)
     failed = {result["image_id"]: result["error"] for result in results if result["error"]}
     rendered = [result["image_id"] for result in results if not result["error"]]
     return rendered, failed
