@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from raypi.sweep.footprint import trial_work, working_set_bytes
+from raypi.sweep.footprint import trial_work
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand
-from raypi.sweep.packs import make_packs
+from raypi.sweep.packs import make_packs, working_set_bytes
 from raypi.sweep.resources import encoder_profile, trial_bundle
 
 DEFAULT_GPU_TFLOPS = 8.0

@@ -115,24 +115,3 @@ def trial_work(trial: TrialConfig) -> TrialWork:
         read += (trial.size + val) * length * width * BYTES_PER_VALUE
     flop = trial_flop(forward, trial.size, trial.epochs, val)
     return TrialWork(int(read), flop, trial_flop(executed, trial.size, trial.epochs, val))
-
-
-def working_set_bytes(members: list[TrialConfig]) -> int:
-    """Return the feature bytes a pack of ``members`` holds in memory (see ``sweep.packs``).
-
-    Args:
-        members: Trials of one pack.
-
-    Returns:
-        Bytes of the largest subset × views, the validation rows and the report tokens.
-    """
-    first = members[0]
-    rows, val = max(t.size for t in members), validation_rows(first)
-    total = 0
-    if any(METHOD_TABLE[t.method].reads_image for t in members):
-        tokens, dim = token_shape(first.encoder, first.features)
-        total += (rows * views_read(first) + val) * tokens * dim * BYTES_PER_VALUE
-    for name in {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}:
-        length, width = token_shape(name, first.features)
-        total += (rows + val) * length * width * BYTES_PER_VALUE
-    return int(total)

@@ -10,8 +10,9 @@ from its student only in method, text encoder, λ and τ). A pack whose working 
 its sampled students are packs of one: each trial alone, asking only its own resources.
 
 Everything here is planning (no Ray, no torch, no feature reads): the pack key, the split by
-size, the working-set bytes (``sweep.footprint``), the host-memory request, the order (largest
-first) and the stacks a pack's members train in.
+size, the working-set bytes (from ``sweep.footprint``'s shapes), the host-memory request (held
+at run time by ``sweep._memory``), the order (largest first) and the stacks a pack's members
+train in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import json
 from dataclasses import dataclass
 
 from raypi.methods import METHOD_TABLE
-from raypi.sweep.footprint import trial_work, working_set_bytes
+from raypi.sweep.footprint import (
+    BYTES_PER_VALUE,
+    token_shape,
+    trial_work,
+    validation_rows,
+    views_read,
+)
 from raypi.sweep.grid import SweepSpec, TrialConfig
 from raypi.sweep.resources import encoder_profile, trial_bundle
 
@@ -71,6 +78,27 @@ def _split(members: list[TrialConfig], max_bytes: float) -> list[list[TrialConfi
         else:
             groups.append(same)
     return [sorted(g, key=lambda t: (t.is_student, t.size)) for g in groups]
+
+
+def working_set_bytes(members: list[TrialConfig]) -> int:
+    """Return the feature bytes a pack of ``members`` holds in memory (``sweep.working_set``).
+
+    Args:
+        members: Trials of one pack.
+
+    Returns:
+        Bytes of the largest subset × views, the validation rows and the report tokens.
+    """
+    first = members[0]
+    rows, val = max(t.size for t in members), validation_rows(first)
+    total = 0
+    if any(METHOD_TABLE[t.method].reads_image for t in members):
+        tokens, dim = token_shape(first.encoder, first.features)
+        total += (rows * views_read(first) + val) * tokens * dim * BYTES_PER_VALUE
+    for name in {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}:
+        length, width = token_shape(name, first.features)
+        total += (rows + val) * length * width * BYTES_PER_VALUE
+    return int(total)
 
 
 def stack_key(trial: TrialConfig) -> tuple:
