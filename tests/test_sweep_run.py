@@ -253,6 +253,7 @@ def test_inner_protocol_chooses_on_held_out_training_rows(cluster, study, tmp_pa
     The same members as packs of one (``--no-packs``) give exactly the rows of one pack of
     many: under ``inner`` sizes never stack together, so every stack here is one member.
     """
+    from raypi.splits import training_subset
     from raypi.sweep import _inputs
 
     inner = spec(study, name="inner", seeds=(0,), lams=(0.5,), taus=(1.0,), sizes=(40, 60),
@@ -264,7 +265,8 @@ def test_inner_protocol_chooses_on_held_out_training_rows(cluster, study, tmp_pa
     assert set(trials["teacher_selection"]) == {"auc"} and set(trials["dtype"]) == {"fp32"}
     assert trials["select_auc_best"].notna().all() and trials["config_key"].notna().all()
     teacher = next(t for t in expand(inner) if t.method == "teacher" and t.size == 60)
-    rows = _inputs.training_rows(teacher)
+    split = _inputs.read_split(teacher.dataset_root, teacher.task, teacher.seed)
+    rows = _inputs.subset_rows(teacher, split, training_subset(split, 60, teacher.seed))
     assert len(rows.train_ids) + len(rows.select_ids) == 60
     assert not set(rows.select_ids) & (set(rows.train_ids) | set(rows.val_ids))
     stored = io.read_parquet(sweep_teachers.teacher_path(outcome.results, teacher.trial_key))

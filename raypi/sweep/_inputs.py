@@ -87,21 +87,6 @@ class TrialRows:
     """Positions of the selection rows in the subset (``inner`` only)."""
 
 
-def training_rows(config) -> TrialRows:
-    """Return the trial's rows: its nested subset, split for selection under ``inner``.
-
-    Args:
-        config: The trial's ``TrialConfig``.
-
-    Returns:
-        The rows.
-    """
-    from raypi.splits import training_subset
-
-    split = read_split(config.dataset_root, config.task, config.seed)
-    return subset_rows(config, split, training_subset(split, config.size, config.seed))
-
-
 def subset_rows(config, split, subset: list[str]) -> TrialRows:
     """Return the trial's rows given its training subset (split for selection under ``inner``).
 
@@ -109,7 +94,7 @@ def subset_rows(config, split, subset: list[str]) -> TrialRows:
         config: The trial's ``TrialConfig``.
         split: The seed's split (``read_split``).
         subset: The trial's training subset: the first ``config.size`` ids of the seed's
-            nested order (``splits.nested_order``), e.g. a prefix of its pack's rows.
+            nested order (``splits.training_subset``), e.g. a prefix of its pack's rows.
 
     Returns:
         The rows, with the positions in ``subset`` of the fitted and selection rows.
