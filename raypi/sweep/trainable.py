@@ -64,9 +64,7 @@ def train_trial(config: dict, *, plan: TrialPlan) -> None:
     torch.set_num_threads(threads_for(plan.cpus))
     device, gpu_ids = _device()
     key, members = pack_of(config, plan)
-    # A pack's rerun trains only its members not recorded ok; a searched sample always trains
-    # (its searcher waits for its metric).
-    _train_pack(key, members, plan, device, gpu_ids, skip_recorded="point" not in config)
+    _train_pack(key, members, plan, device, gpu_ids)
 
 
 def pack_of(config: dict, plan: TrialPlan) -> tuple[str | None, list[TrialConfig]]:
@@ -85,8 +83,12 @@ def pack_of(config: dict, plan: TrialPlan) -> tuple[str | None, list[TrialConfig
     return key, [TrialConfig.from_dict(plan.trials[member]) for member in plan.packs[key]]
 
 
-def _train_pack(key, members, plan: TrialPlan, device: str, gpu_ids, skip_recorded=True) -> None:
+def _train_pack(key, members, plan: TrialPlan, device: str, gpu_ids) -> None:
     """Train a pack's members on one working set, stage-1 stacks first.
+
+    A pack (re)run trains only its members not recorded ok. A pack of one always trains: the
+    driver suggests only unrecorded trials, a searched sample is new, and reading every
+    recorded row in each of thousands of one-trial packs would cost more than its fit.
 
     Args:
         key: The pack's key (``pack_key`` column, memory budget); None for a pack of one.
@@ -94,14 +96,13 @@ def _train_pack(key, members, plan: TrialPlan, device: str, gpu_ids, skip_record
         plan: The experiment's plan.
         device: Torch device.
         gpu_ids: The GPU ids Ray gave it.
-        skip_recorded: Leave out members already recorded ok.
     """
     from raypi.sweep._memory import MemoryBudget
     from raypi.sweep.packs import plan_stacks
     from raypi.sweep.working_set import load_working_set, member_data
     from raypi.train import fit, fit_stack  # noqa: F401 - imported before memory is counted
 
-    recorded = results.statuses(plan.results) if skip_recorded else {}
+    recorded = results.statuses(plan.results) if key is not None else {}
     todo = [m for m in members if recorded.get(m.trial_key) != results.OK]
     if not todo:
         return
