@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from raypi.sweep.cost import trial_flop
+from raypi.sweep.footprint import trial_flop
 from raypi.train import FitConfig, FitData, fit
 from raypi.train._flops import attention_executed_flops, attention_reference_flops, batch_flops
 from raypi.train.heads import HeadShape, build_head

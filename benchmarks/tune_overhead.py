@@ -21,17 +21,17 @@ def _plain_fit_seconds(configs) -> float:
     """Σ seconds of ``fit`` over the members, one after another, no Ray (loading excluded)."""
     import torch
 
-    from raypi.sweep import _inputs
     from raypi.sweep.trainable import fit_config_of
+    from raypi.sweep.working_set import fit_data
     from raypi.train import fit
 
     torch.set_num_threads(1)
     # Warm up once (the first optimizer of a process imports torch's compiler stack, ~1 s).
-    data, _ = _inputs.fit_data(configs[0])
+    data, _ = fit_data(configs[0])
     fit(data, fit_config_of(configs[0], "cpu"))
     total = 0.0
     for trial in configs:
-        data, _ = _inputs.fit_data(trial)
+        data, _ = fit_data(trial)
         start = time.perf_counter()
         fit(data, fit_config_of(trial, "cpu"))
         total += time.perf_counter() - start

@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 from raypi.sweep import Grid, LaunchOptions, SweepSpec, read_trials, run_sweep
-from raypi.sweep.cost import working_set_bytes
 from raypi.sweep.grid import expand
-from raypi.sweep.packs import make_packs
+from raypi.sweep.packs import make_packs, working_set_bytes
 from raypi.sweep.synthetic import make_synthetic_study
 
 ray = pytest.importorskip("ray")

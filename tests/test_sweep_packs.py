@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import torch
 
 from raypi.sweep import Grid, SweepSpec
 from raypi.sweep.grid import expand
@@ -50,3 +51,47 @@ def test_inner_protocol_and_precision_split_stacks(study):
     assert all(len({t.size for t in s}) == 1 for s in plan_stacks(members))
     mixed = [replace(t, dtype="bf16") if t.size == 20 else t for t in _members(study)]
     assert len(plan_stacks(mixed)) == 6
+
+
+def _tensors(data) -> dict:
+    names = ("train_tokens", "train_labels", "val_tokens", "select_tokens", "select_labels",
+             "train_text", "train_text_lengths", "select_text")  # fmt: skip
+    return {name: getattr(data, name) for name in names}
+
+
+@pytest.mark.parametrize("selection", ["val", "inner"])
+def test_a_member_gets_the_same_tensors_in_a_pack_of_one_and_of_many(study, selection):
+    from raypi.sweep.working_set import load_working_set, member_data
+
+    members = _members(study, selection_split=selection, text_encoders=("tiny_bert",))
+    pack = load_working_set(members)
+    for member in members:
+        data, ids = member_data(pack, member)
+        alone, alone_ids = member_data(load_working_set([member]), member)
+        assert ids == alone_ids and len(ids) <= member.size
+        for name, tensor in _tensors(alone).items():
+            other = _tensors(data)[name]
+            assert (tensor is None) == (other is None), name
+            assert tensor is None or torch.equal(tensor, other), name
+        if selection == "inner":
+            assert len(ids) + len(data.select_labels) == member.size
+
+
+def test_packs_of_one_ask_only_their_own_resources(study):
+    from raypi.sweep import LaunchOptions
+    from raypi.sweep.packs import plan_packs
+
+    members = _members(study)
+    options = LaunchOptions(use_gpu=False)
+    spec = SweepSpec(name="s", grids=(), data={"demo": study})
+    alone, packed = (
+        plan_packs(spec, members, options, together=False),
+        plan_packs(spec, members, options),
+    )
+    assert alone.order == [t.trial_key for t in members] and alone.memory == {}
+    assert all(alone.packs[key] == [t] for key, t in zip(alone.order, members))
+    assert alone.bundles[members[0].trial_key] == {"CPU": 1.0, "GPU": 0.0}
+    assert list(packed.packs) == packed.order and len(packed.order) == 1
+    assert packed.memory[packed.order[0]] > 1.5e9  # twice the working set plus 1.5 GB
+    with pytest.raises(ValueError, match="undecided"):
+        plan_packs(spec, members, LaunchOptions())

@@ -248,24 +248,39 @@ def test_s3_storage_and_s3_data(cluster, s3_server):
 
 
 def test_inner_protocol_chooses_on_held_out_training_rows(cluster, study, tmp_path):
+    """Under ``inner`` each member fits and selects on rows taken from its pack's prefix.
+
+    The same members as packs of one (``--no-packs``) give exactly the rows of one pack of
+    many: under ``inner`` sizes never stack together, so every stack here is one member.
+    """
+    from raypi.splits import training_subset
     from raypi.sweep import _inputs
 
-    inner = spec(study, name="inner", seeds=(0,), lams=(0.5,), taus=(1.0,), sizes=(60,),
+    inner = spec(study, name="inner", seeds=(0,), lams=(0.5,), taus=(1.0,), sizes=(40, 60),
                  methods=("image", "teacher", "distill"), selection_split="inner")  # fmt: skip
-    outcome = run_sweep(inner, storage=str(tmp_path), options=QUIET)
+    outcome = run_sweep(inner, storage=str(tmp_path / "pack"), options=QUIET)
     trials = read_trials(outcome.results)
     assert (trials["status"] == "ok").all(), trials["error"].dropna().tolist()
     assert set(trials["selection_split"]) == {"inner"} and set(trials["inner_share"]) == {0.2}
     assert set(trials["teacher_selection"]) == {"auc"} and set(trials["dtype"]) == {"fp32"}
     assert trials["select_auc_best"].notna().all() and trials["config_key"].notna().all()
-    teacher = next(t for t in expand(inner) if t.method == "teacher")
-    rows = _inputs.training_rows(teacher)
+    teacher = next(t for t in expand(inner) if t.method == "teacher" and t.size == 60)
+    split = _inputs.read_split(teacher.dataset_root, teacher.task, teacher.seed)
+    rows = _inputs.subset_rows(teacher, split, training_subset(split, 60, teacher.seed))
     assert len(rows.train_ids) + len(rows.select_ids) == 60
     assert not set(rows.select_ids) & (set(rows.train_ids) | set(rows.val_ids))
     stored = io.read_parquet(sweep_teachers.teacher_path(outcome.results, teacher.trial_key))
     assert stored.column("image_id").to_pylist() == rows.train_ids  # fitted rows only
     epochs = read_epochs(outcome.results)
     assert (epochs["select_auc"] != epochs["val_auc"]).any()
+    alone = run_sweep(inner, storage=str(tmp_path / "alone"), options=replace(QUIET, packs=False))
+    ones = read_trials(alone.results)
+    assert trials["pack_key"].nunique() == 1 and ones["pack_key"].isna().all()
+    assert list(ones["trial_key"]) == list(trials["trial_key"]) and len(trials) == 6
+    for column in ("auc_final", "auc_best", "auprc_best", "select_auc_best", "best_epoch"):
+        pd.testing.assert_series_equal(ones[column], trials[column], check_exact=True)
+    pd.testing.assert_frame_equal(read_epochs(alone.results).drop(columns="seconds"),
+                                  epochs.drop(columns="seconds"))  # fmt: skip
 
 
 def test_status_of_a_half_finished_sweep(full_run, tmp_path, capsys):

@@ -95,6 +95,43 @@ def read_manifest(store: str, encoder: str) -> dict:
     return io.read_json(path)
 
 
+def find_manifest(store: str, encoder: str, remote: bool = True) -> dict | None:
+    """Return ``encoder``'s manifest in ``store``, or None where it has none.
+
+    Args:
+        store: Feature store folder, local or ``s3://`` (empty: no store).
+        encoder: Encoder name.
+        remote: Read a remote store's manifest; False answers None for a remote store, so
+            nothing is read over the network (``raypi.sweep.cost``'s dry run).
+    """
+    if not store or not encoder or (not remote and io.is_remote(store)):
+        return None
+    path = io.join(encoder_dir(store, encoder), MANIFEST)
+    return io.read_json(path) if io.exists(path) else None
+
+
+def token_shape(manifest: dict) -> tuple[int, int] | None:
+    """Return the ``(T, D)`` of the stored tokens (pooled, if the store pools), None if unset."""
+    shape = manifest.get("token_shape")
+    return None if shape is None else (int(shape[0]), int(shape[1]))
+
+
+def stored_views(manifest: dict) -> list[int]:
+    """Return the views whose extraction completed (0 the plain image; text stores: ``[0]``)."""
+    return list(manifest.get("views") or [])
+
+
+def serves_views(manifest: dict, views: int) -> bool:
+    """Return whether a completed store holds views ``0..views`` (text stores: view 0 only)."""
+    wanted = {0} if manifest.get("kind") == "text" else set(range(views + 1))
+    return bool(manifest.get("complete")) and wanted <= set(stored_views(manifest))
+
+
+def has_cls(manifest: dict) -> bool:
+    """Return whether the stored image tokens start with a CLS token."""
+    return bool(manifest.get("has_cls", False))
+
+
 def write_manifest(store: str, encoder: str, manifest: dict) -> None:
     """Write ``encoder``'s manifest (atomically)."""
     io.write_json(io.join(encoder_dir(store, encoder), MANIFEST), manifest)

@@ -94,10 +94,7 @@ def ensure_demo_inputs(spec: SweepSpec, views: int | None = None) -> None:
 
 
 def _complete(store: str, encoder: str, views: int) -> bool:
-    path = io.join(store, encoder, "manifest.json")
-    if not io.exists(path):
-        return False
-    manifest = io.read_json(path)
-    stored = set(manifest.get("views") or [])
-    wanted = {0} if manifest.get("kind") == "text" else set(range(views + 1))
-    return bool(manifest.get("complete")) and wanted <= stored
+    from raypi.features import store as feature_store
+
+    manifest = feature_store.find_manifest(store, encoder)
+    return manifest is not None and feature_store.serves_views(manifest, views)

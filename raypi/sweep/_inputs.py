@@ -1,4 +1,6 @@
-"""A trial's inputs: its split, its training subset, and only those rows' features.
+"""A trial's rows (its split and nested training subset) and the check that its features serve.
+
+The tensors are loaded once per pack and sliced per member in ``sweep.working_set``.
 
 A trial never reads report text: the dataset table is read without its ``report`` column
 (only to check the task table's ids), and reports enter as stored text-encoder tokens. So no
@@ -10,11 +12,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import torch
-
 from raypi import io
 from raypi.methods import METHOD_TABLE
-from raypi.train import FitData
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,74 +81,40 @@ class TrialRows:
     """Held-out rows of the subset on which choices are made (``inner`` only)."""
     select_labels: list[int] | None = None
     """Their labels."""
+    train_at: list[int] | None = None
+    """Positions of the fitted rows in the subset; None: the whole subset, in order."""
+    select_at: list[int] | None = None
+    """Positions of the selection rows in the subset (``inner`` only)."""
 
 
-def training_rows(config) -> TrialRows:
-    """Return the trial's rows: its nested subset, split for selection under ``inner``.
+def subset_rows(config, split, subset: list[str]) -> TrialRows:
+    """Return the trial's rows given its training subset (split for selection under ``inner``).
 
     Args:
         config: The trial's ``TrialConfig``.
+        split: The seed's split (``read_split``).
+        subset: The trial's training subset: the first ``config.size`` ids of the seed's
+            nested order (``splits.training_subset``), e.g. a prefix of its pack's rows.
 
     Returns:
-        The rows.
+        The rows, with the positions in ``subset`` of the fitted and selection rows.
     """
-    from raypi.splits import training_subset
-
-    split = read_split(config.dataset_root, config.task, config.seed)
-    subset = training_subset(split, config.size, config.seed)
     label_of = dict(zip(split.train_ids, split.train_labels))
     val = (list(split.val_ids), list(split.val_labels))
     if config.selection_split != "inner":
-        return TrialRows(subset, [label_of[i] for i in subset], *val)
+        return TrialRows(list(subset), [label_of[i] for i in subset], *val)
     pool = read_inner_pool(config.dataset_root, config.task, config.seed, config.inner_share)
-    train_ids = [i for i in subset if i not in pool]
-    select_ids = [i for i in subset if i in pool]
-    if not train_ids or not select_ids:
+    train_at = [at for at, i in enumerate(subset) if i not in pool]
+    select_at = [at for at, i in enumerate(subset) if i in pool]
+    if not train_at or not select_at:
         raise ValueError(
-            f"trial {config.trial_key}: size {config.size} leaves {len(train_ids)} rows to fit "
-            f"and {len(select_ids)} to select on with inner_share {config.inner_share}"
+            f"trial {config.trial_key}: size {config.size} leaves {len(train_at)} rows to fit "
+            f"and {len(select_at)} to select on with inner_share {config.inner_share}"
         )
+    train_ids, select_ids = [subset[at] for at in train_at], [subset[at] for at in select_at]
     labels = [label_of[i] for i in train_ids]
-    return TrialRows(train_ids, labels, *val, select_ids, [label_of[i] for i in select_ids])
-
-
-def fit_data(config, teacher_probs: torch.Tensor | None = None) -> tuple[FitData, list[str]]:
-    """Load the tensors of one trial from the feature store.
-
-    Args:
-        config: The trial's ``TrialConfig``.
-        teacher_probs: Teacher probabilities of the training rows at the student's τ.
-
-    Returns:
-        ``(FitData, train_ids)``.
-    """
-    from raypi.features import load, load_text
-
-    rows = training_rows(config)
-    data = FitData(
-        train_tokens=None,
-        train_labels=torch.tensor(rows.train_labels, dtype=torch.long),
-        val_tokens=None,
-        val_labels=torch.tensor(rows.val_labels, dtype=torch.long),
-        teacher_probs=teacher_probs,
-    )
-    if rows.select_ids is not None:
-        data.select_labels = torch.tensor(rows.select_labels, dtype=torch.long)
-    if METHOD_TABLE[config.method].reads_image:
-        views = None if config.views is None else list(range(config.views + 1))
-        data.train_tokens = load(config.features, config.encoder, rows.train_ids, views=views)
-        data.val_tokens = load(config.features, config.encoder, rows.val_ids, views=0)
-        if rows.select_ids is not None:
-            data.select_tokens = load(config.features, config.encoder, rows.select_ids, views=0)
-    if METHOD_TABLE[config.method].reads_report:
-        splits = (("train", rows.train_ids), ("val", rows.val_ids), ("select", rows.select_ids))
-        for split, ids in splits:
-            if ids is None:
-                continue
-            text, lengths = load_text(config.features, config.text_encoder, ids, allow_missing=True)
-            setattr(data, f"{split}_text", text)
-            setattr(data, f"{split}_text_lengths", lengths)
-    return data, rows.train_ids
+    return TrialRows(train_ids, labels, *val, select_ids, [label_of[i] for i in select_ids],
+                     train_at, select_at)  # fmt: skip
 
 
 def has_cls_token(config) -> bool:
@@ -157,8 +122,9 @@ def has_cls_token(config) -> bool:
     if config.encoder is None:
         return False
     from raypi.features import read_manifest
+    from raypi.features.store import has_cls
 
-    return bool(read_manifest(config.features, config.encoder).get("has_cls", False))
+    return has_cls(read_manifest(config.features, config.encoder))
 
 
 def _wanted_stores(trials) -> dict[tuple, int | None]:

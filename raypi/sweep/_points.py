@@ -3,6 +3,7 @@
 The λ/τ search keeps the grid (task × encoder × size × seed × …) outside the searcher: each
 point has its own Optuna search with its own budget. Run as one Tune experiment, the points
 share the cluster: while one point waits for its next suggestion, another's students train.
+Each sampled student is a pack of one (``trainable.pack_of``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """A Tune searcher that runs both stages in one experiment: students wait for their teacher.
 
-Stage-1 trials are suggested first; a student is suggested as soon as its own teacher has
-finished (or at once if an earlier run recorded the teacher). One experiment instead of two
-keeps trial actors (and their imported torch) alive across stages and lets students start
-while other teachers still train. A teacher that fails for good turns its waiting students
-into recorded failures without running them.
+It suggests packs of one (``--no-packs``: one trial per Tune trial, trained by the pack
+trainable like any pack). Stage-1 trials are suggested first; a student is suggested as soon as
+its own teacher has finished (or at once if an earlier run recorded the teacher). One
+experiment instead of two keeps trial actors (and their imported torch) alive across stages and
+lets students start while other teachers still train. A teacher that fails for good turns its
+waiting students into recorded failures without running them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """What a sweep will cost before it runs: trials, bytes read, FLOP, GPU-hours and resources.
 
-The FLOP model counts the reference attention head (``raypi.train._flops``): per trial,
-``epochs × (3 × forward × train rows + forward × validation rows)``, with the report branch
-added for models that read reports. Bytes are what the trial reads from the feature store
-(fp16 tokens of its training rows × views, validation rows, report tokens). Nothing here
-starts Ray or reads features: token shapes come from a local store's manifest when there is
-one, else from the encoder registry; validation sizes from the task table when it can be read
-here, else from the study's numbers.
+Each trial's bytes and FLOP are its footprint (``sweep.footprint``: the FLOP model, token
+shapes from a local store's manifest or the encoder registry, validation sizes); its request
+is the one the launcher makes (``sweep.resources.trial_bundle``), and the packs are the
+launcher's (``sweep.packs``). Nothing here starts Ray, reads features or reads a remote store.
 """
 
 from __future__ import annotations
@@ -16,13 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from raypi import io
-from raypi.methods import METHOD_TABLE
+from raypi.sweep.footprint import trial_work
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand
-from raypi.sweep.resources import trial_resources
-from raypi.train._flops import attention_reference_flops, batch_flops
+from raypi.sweep.packs import make_packs, working_set_bytes
+from raypi.sweep.resources import encoder_profile, trial_bundle
 
-BYTES_PER_VALUE = 2  # fp16 tokens in the store
 DEFAULT_GPU_TFLOPS = 8.0
 """Sustained TFLOP/s assumed for GPU-hours (a T4-class GPU on small heads); an assumption,
 to be replaced by the rate ``benchmarks/gpu.py`` measures on the user's GPUs."""
@@ -77,84 +72,6 @@ class TrialCost:
     measured executed TFLOP/s rate (``benchmarks/gpu.py``) divides into GPU-hours."""
 
 
-def _shape(name: str, store: str) -> tuple[int, int]:
-    from raypi.encoders import get_encoder
-
-    manifest = io.join(store, name, "manifest.json")
-    if store and not io.is_remote(store) and io.exists(manifest):
-        return tuple(io.read_json(manifest)["token_shape"])
-    return tuple(get_encoder(name).token_shape)
-
-
-def _views(trial: TrialConfig) -> int:
-    """Rows read per training image: view 0 and the augmented views the trial uses."""
-    if trial.views is not None:
-        return trial.views + 1
-    manifest = io.join(trial.features, trial.encoder or "", "manifest.json")
-    if trial.features and not io.is_remote(trial.features) and io.exists(manifest):
-        return max(1, len(io.read_json(manifest).get("views") or [0]))
-    return 1
-
-
-def validation_rows(trial: TrialConfig) -> int:
-    """Return the trial's validation rows: its split when readable here, else the study's."""
-    from raypi.tasks import get_task
-
-    if trial.dataset_root and not io.is_remote(trial.dataset_root):
-        try:
-            from raypi.sweep._inputs import read_split
-
-            return len(read_split(trial.dataset_root, trial.task, trial.seed).val_ids)
-        except (OSError, ValueError, KeyError):
-            pass
-    spec = get_task(trial.task)
-    if spec.fixed_split is not None:
-        return spec.fixed_split["val_per_class"] * spec.num_classes
-    return round((spec.images or 0) * spec.val_share)
-
-
-def working_set_bytes(members: list[TrialConfig]) -> int:
-    """Return the feature bytes a pack of ``members`` holds in memory (see ``sweep.packs``).
-
-    Args:
-        members: Trials of one pack.
-
-    Returns:
-        Bytes of the largest subset × views, the validation rows and the report tokens.
-    """
-    first = members[0]
-    rows, val = max(t.size for t in members), validation_rows(first)
-    total = 0
-    if any(METHOD_TABLE[t.method].reads_image for t in members):
-        tokens, dim = _shape(first.encoder, first.features)
-        total += (rows * _views(first) + val) * tokens * dim * BYTES_PER_VALUE
-    for name in {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}:
-        length, width = _shape(name, first.features)
-        total += (rows + val) * length * width * BYTES_PER_VALUE
-    return int(total)
-
-
-def trial_flop(forward: float, size: int, epochs: int, val: int) -> float:
-    """Return a trial's FLOP: each epoch trains on ``size`` rows (3× a forward) and validates.
-
-    Args:
-        forward: Forward FLOP per sample of the trial's model.
-        size: Training rows.
-        epochs: Epochs.
-        val: Validation rows.
-
-    Returns:
-        FLOP of the whole trial.
-    """
-    return float(epochs * (3 * forward * size + forward * val))
-
-
-def _needs_big_gpu(encoder: str | None) -> bool:
-    from raypi.encoders import get_encoder
-
-    return bool(encoder) and get_encoder(encoder).hint.needs_big_gpu
-
-
 def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> TrialCost:
     """Return what one trial reads, computes and asks for.
 
@@ -167,31 +84,11 @@ def trial_cost(trial: TrialConfig, spec: SweepSpec, use_gpu: bool, options) -> T
     Returns:
         The cost.
     """
-    method = METHOD_TABLE[trial.method]
-    val = validation_rows(trial)
-    forward, executed, read, batch = 0.0, 0.0, 0, trial.batch_size
-    if method.reads_image:
-        tokens, dim = _shape(trial.encoder, trial.features)
-        forward += attention_reference_flops(tokens, dim)
-        executed += batch_flops(trial.head, tokens, dim, batch) / batch
-        read += (trial.size * _views(trial) + val) * tokens * dim * BYTES_PER_VALUE
-    if method.reads_report:
-        length, width = _shape(trial.text_encoder, trial.features)
-        forward += attention_reference_flops(length, width)
-        executed += batch_flops("text", length, width, batch) / batch
-        read += (trial.size + val) * length * width * BYTES_PER_VALUE
-    flop = trial_flop(forward, trial.size, trial.epochs, val)
-    shape = _shape(trial.encoder, trial.features) if trial.encoder else (1, 1)
-    own = spec.resource_overrides.get(trial.encoder or "", {})
-    big = bool(own.get("needs_big_gpu", _needs_big_gpu(trial.encoder)))
-    bundle = trial_resources(
-        shape, big, use_gpu=use_gpu, cpus=options.cpus_per_trial, batch_size=trial.batch_size,
-        gpu_memory_gb=options.gpu_memory_gb, big_gpu_memory_gb=options.big_gpu_memory_gb,
-        share=own.get("gpu_share"), ordinary_gpu_resource=options.ordinary_gpu_resource,
-    ).bundle()  # fmt: skip
+    work = trial_work(trial)
+    profile = encoder_profile(trial.encoder, trial.features, spec.resource_overrides, False)
+    bundle = trial_bundle(trial, profile, options, use_gpu)
     text = ", ".join(f"{k} {v:g}" for k, v in bundle.items() if v)
-    executed_flop = trial_flop(executed, trial.size, trial.epochs, val)
-    return TrialCost(int(read), float(flop), text, executed_flop)
+    return TrialCost(work.bytes_read, work.flop, text, work.executed_flop)
 
 
 def dry_run(spec: SweepSpec, options, use_gpu: bool = True, gpu_tflops: float = DEFAULT_GPU_TFLOPS):
@@ -260,8 +157,6 @@ def _per_precision(costs: pd.DataFrame, rates: dict) -> str:
 
 def format_pack_reads(spec: SweepSpec, options) -> str:
     """Return how many packs the sweep makes and the feature bytes they read (once each)."""
-    from raypi.sweep.packs import make_packs
-
     limit = None if options.max_pack_gb is None else options.max_pack_gb * 1e9
     packs = make_packs(expand(spec), limit)
     total = sum(working_set_bytes(members) for members in packs.values())

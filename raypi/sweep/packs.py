@@ -1,24 +1,36 @@
-"""Trial packs: every trial that shares one feature working set, as one unit of Tune work.
+"""The pack planner: which trials run together, in what order, and what each pack asks Ray for.
 
-A pack is the trials of one (task, image encoder, seed) with the same data settings (views,
-protocol, store): all its sizes (nested subsets of one order) and methods, report-reading or
-not. Its working set — the largest training subset × views, the validation rows and the report
-tokens its members read — is loaded once; each member's tensors are slices of it (views, no
-copy, where the member's rows are a prefix). Students and their teachers always share a pack
-(a teacher differs from its student only in method, text encoder, λ and τ). A pack whose
-working set would not fit its memory budget is split by size.
+A pack is what Ray Tune schedules: the trials of one (task, image encoder, seed) with the same
+data settings (views, protocol, store) — all its sizes (nested subsets of one order) and
+methods, report-reading or not. Its working set — the largest training subset × views, the
+validation rows and the report tokens its members read — is loaded once
+(``sweep.working_set``). Students and their teachers always share a pack (a teacher differs
+from its student only in method, text encoder, λ and τ). A pack whose working set would not fit
+``--max-pack-gb`` is split by size. Per-trial runs (``--no-packs``), the search's stage 1 and
+its sampled students are packs of one: each trial alone, asking only its own resources.
+
+Everything here is planning (no Ray, no torch, no feature reads): the pack key, the split by
+size, the working-set bytes (from ``sweep.footprint``'s shapes), the host-memory request (held
+at run time by ``sweep._memory``), the order (largest first) and the stacks a pack's members
+train in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-
-import torch
+from dataclasses import dataclass
 
 from raypi.methods import METHOD_TABLE
-from raypi.sweep.grid import TrialConfig
+from raypi.sweep.footprint import (
+    BYTES_PER_VALUE,
+    token_shape,
+    trial_work,
+    validation_rows,
+    views_read,
+)
+from raypi.sweep.grid import SweepSpec, TrialConfig
+from raypi.sweep.resources import encoder_profile, trial_bundle
 
 _PACK_FIELDS = ("task", "dataset", "encoder", "seed", "views", "selection_split", "inner_share",
                 "dataset_root", "features")  # fmt: skip
@@ -57,8 +69,6 @@ def make_packs(trials: list[TrialConfig], max_bytes: float | None = None) -> dic
 
 def _split(members: list[TrialConfig], max_bytes: float) -> list[list[TrialConfig]]:
     """Split members into groups of sizes whose largest working set fits ``max_bytes``."""
-    from raypi.sweep.cost import working_set_bytes
-
     groups: list[list[TrialConfig]] = []
     for size in sorted({t.size for t in members}):
         same = [t for t in members if t.size == size]
@@ -68,6 +78,27 @@ def _split(members: list[TrialConfig], max_bytes: float) -> list[list[TrialConfi
         else:
             groups.append(same)
     return [sorted(g, key=lambda t: (t.is_student, t.size)) for g in groups]
+
+
+def working_set_bytes(members: list[TrialConfig]) -> int:
+    """Return the feature bytes a pack of ``members`` holds in memory (``sweep.working_set``).
+
+    Args:
+        members: Trials of one pack.
+
+    Returns:
+        Bytes of the largest subset × views, the validation rows and the report tokens.
+    """
+    first = members[0]
+    rows, val = max(t.size for t in members), validation_rows(first)
+    total = 0
+    if any(METHOD_TABLE[t.method].reads_image for t in members):
+        tokens, dim = token_shape(first.encoder, first.features)
+        total += (rows * views_read(first) + val) * tokens * dim * BYTES_PER_VALUE
+    for name in {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}:
+        length, width = token_shape(name, first.features)
+        total += (rows + val) * length * width * BYTES_PER_VALUE
+    return int(total)
 
 
 def stack_key(trial: TrialConfig) -> tuple:
@@ -105,112 +136,113 @@ def plan_stacks(members: list[TrialConfig], stack: bool = True) -> list[list[Tri
     return sorted(groups.values(), key=lambda group: group[0].is_student)
 
 
-@dataclass
-class WorkingSet:
-    """The tensors every member of a pack reads, loaded once."""
+def trial_bundles(spec: SweepSpec, todo: list[TrialConfig], options) -> dict[str, dict]:
+    """Return each trial's own resource bundle (GPU shares when ``options.use_gpu``).
 
-    ids: list[str]
-    """Training-pool rows held, in nested order (the largest member's subset)."""
-    image: torch.Tensor | None
-    """Their image tokens, [N, V, T, D] (None when no member reads images)."""
-    val_image: torch.Tensor | None
-    """Validation image tokens, view 0."""
-    text: dict[str, tuple] = field(default_factory=dict)
-    """Text encoder → (training-row tokens, lengths, validation tokens, lengths)."""
-    bytes_read: int = 0
-    """Feature bytes served while loading it."""
+    Args:
+        spec: The sweep (its ``resource_overrides``).
+        todo: The trials.
+        options: ``LaunchOptions`` with ``use_gpu`` decided (``launch.resolve_gpu``).
 
-    def __post_init__(self) -> None:
-        self.row = {image_id: index for index, image_id in enumerate(self.ids)}
+    Returns:
+        Trial key → bundle.
+    """
+    if options.use_gpu is None:
+        raise ValueError("use_gpu is undecided: resolve it on the cluster first (resolve_gpu)")
+    profiles: dict = {}
+    bundles = {}
+    for trial in todo:
+        where = (trial.encoder, trial.features)
+        if where not in profiles:
+            profiles[where] = encoder_profile(*where, spec.resource_overrides)
+        bundles[trial.trial_key] = trial_bundle(trial, profiles[where], options, options.use_gpu)
+    return bundles
+
+
+def pack_bundle(
+    bundles: list[dict], members: list[TrialConfig], options, overrides: dict | None = None
+) -> dict:
+    """Return a pack's request: its largest member's, plus host memory for its working set.
+
+    The host memory is, first found: the encoder's ``host_memory_gb`` in the sweep's
+    ``resource_overrides``, ``options.pack_memory_gb``, or twice the working set plus 1.5 GB.
+    The pack is held to it (``sweep._memory``).
+
+    Args:
+        bundles: The members' own bundles.
+        members: The members.
+        options: Launch options (``pack_memory_gb``).
+        overrides: The sweep's ``resource_overrides``.
+
+    Returns:
+        The bundle, with ``memory`` in bytes.
+    """
+    merged: dict[str, float] = {}
+    for bundle in bundles:
+        for name, value in bundle.items():
+            merged[name] = max(merged.get(name, 0.0), value)
+    own = [(overrides or {}).get(t.encoder or "", {}).get("host_memory_gb") for t in members]
+    own = [float(gb) for gb in own if gb is not None]
+    if own:
+        merged["memory"] = max(own) * 1e9
+    elif options.pack_memory_gb == 0:
+        return merged
+    elif options.pack_memory_gb is not None:
+        merged["memory"] = options.pack_memory_gb * 1e9
+    else:
+        merged["memory"] = 2 * working_set_bytes(members) + 1.5e9
+    return merged
+
+
+@dataclass(frozen=True)
+class PackPlan:
+    """The packs of one Tune run: members, requests and order."""
+
+    packs: dict[str, list[TrialConfig]]
+    """Pack key → members in training order (stage-1 models first); a pack of one's key is
+    its trial key."""
+    bundles: dict[str, dict]
+    """Pack key → its Ray bundle."""
+    order: list[str]
+    """Pack keys in the order Tune gets them: largest FLOP first for packs (with few packs per
+    slot the last long pack would otherwise run alone), the trials' own for packs of one."""
+    together: bool = True
+    """Whether trials sharing a working set run together (False: packs of one)."""
 
     @property
-    def nbytes(self) -> int:
-        """Bytes of the tensors held (what the pack's host memory holds at least)."""
-        tensors = [self.image, self.val_image, *(t for four in self.text.values() for t in four)]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+    def memory(self) -> dict[str, float]:
+        """Pack key → host memory in bytes it asks for and is held to (only packs ask)."""
+        return {k: b["memory"] for k, b in self.bundles.items() if self.together and "memory" in b}
+
+    @property
+    def keys(self) -> dict[str, list[str]]:
+        """Pack key → its members' trial keys (what ``trainable.TrialPlan.packs`` holds)."""
+        return {k: [t.trial_key for t in members] for k, members in self.packs.items()}
 
 
-def load_working_set(members: list[TrialConfig]) -> WorkingSet:
-    """Load the rows and tokens the members of one pack read, each once.
-
-    Args:
-        members: The pack's trials (same pack key).
-
-    Returns:
-        The working set.
-    """
-    from raypi.features import load, load_text
-    from raypi.features.reader import bytes_served
-    from raypi.splits import training_subset
-    from raypi.sweep._inputs import read_split
-
-    first = members[0]
-    before = bytes_served()
-    split = read_split(first.dataset_root, first.task, first.seed)
-    ids = training_subset(split, max(t.size for t in members), first.seed)
-    image = val_image = None
-    if any(METHOD_TABLE[t.method].reads_image for t in members):
-        views = None if first.views is None else list(range(first.views + 1))
-        image = load(first.features, first.encoder, ids, views=views)
-        val_image = load(first.features, first.encoder, list(split.val_ids), views=0)
-    texts = {t.text_encoder for t in members if METHOD_TABLE[t.method].reads_report}
-    text = {}
-    for name in sorted(texts):
-        train = load_text(first.features, name, ids, allow_missing=True)
-        val = load_text(first.features, name, list(split.val_ids), allow_missing=True)
-        text[name] = (*train, *val)
-    return WorkingSet(ids, image, val_image, text, bytes_served() - before)
-
-
-def member_data(working: WorkingSet, trial: TrialConfig, teacher_probs=None):
-    """Return a member's ``FitData`` (slices of the working set) and its training ids.
+def plan_packs(spec: SweepSpec, todo: list[TrialConfig], options, together: bool = True):
+    """Plan ``todo`` as packs (``together``) or as packs of one.
 
     Args:
-        working: The pack's working set.
-        trial: The member.
-        teacher_probs: Its teacher's probabilities at its τ (students).
+        spec: The sweep.
+        todo: Trials to run.
+        options: ``LaunchOptions`` (``use_gpu`` decided; ``max_pack_gb``, ``pack_memory_gb``).
+        together: Pack trials that share a working set; False: each trial alone, asking only
+            its own resources (``--no-packs``, searches).
 
     Returns:
-        ``(FitData, train_ids)``, equal to what ``_inputs.fit_data`` would load for it.
+        The ``PackPlan``.
     """
-    from raypi.sweep._inputs import training_rows
-    from raypi.train import FitData
-
-    rows = training_rows(trial)
-    method = METHOD_TABLE[trial.method]
-    train, select = _index(working, rows.train_ids), _index(working, rows.select_ids)
-    data = FitData(
-        train_tokens=_take(working.image, train) if method.reads_image else None,
-        train_labels=torch.tensor(rows.train_labels, dtype=torch.long),
-        val_tokens=working.val_image if method.reads_image else None,
-        val_labels=torch.tensor(rows.val_labels, dtype=torch.long),
-        teacher_probs=teacher_probs,
-    )
-    if select is not None:
-        data.select_labels = torch.tensor(rows.select_labels, dtype=torch.long)
-        if method.reads_image:
-            data.select_tokens = _take(working.image, select)[:, 0]
-    if method.reads_report:
-        tokens, lengths, val_tokens, val_lengths = working.text[trial.text_encoder]
-        data.train_text, data.train_text_lengths = _take(tokens, train), _take(lengths, train)
-        data.val_text, data.val_text_lengths = val_tokens, val_lengths
-        if select is not None:
-            data.select_text, data.select_text_lengths = (
-                _take(tokens, select),
-                _take(lengths, select),
-            )
-    return data, rows.train_ids
-
-
-def _index(working: WorkingSet, ids: list[str] | None) -> torch.Tensor | None:
-    if ids is None:
-        return None
-    return torch.tensor([working.row[i] for i in ids], dtype=torch.long)
-
-
-def _take(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows ``index`` of ``tensor``: a view when they are a prefix, else a copy."""
-    count = len(index)
-    if count and int(index[-1]) == count - 1 and torch.equal(index, torch.arange(count)):
-        return tensor[:count]
-    return tensor.index_select(0, index)
+    own = trial_bundles(spec, todo, options)
+    if not together:
+        packs = {t.trial_key: [t] for t in todo}
+        return PackPlan(packs, dict(own), list(packs), together=False)
+    limit = None if options.max_pack_gb is None else options.max_pack_gb * 1e9
+    packs = make_packs(todo, limit)
+    bundles = {
+        key: pack_bundle([own[t.trial_key] for t in members], members, options,
+                         spec.resource_overrides)
+        for key, members in packs.items()
+    }  # fmt: skip
+    order = sorted(packs, key=lambda key: -sum(trial_work(t).flop for t in packs[key]))
+    return PackPlan(packs, bundles, order)

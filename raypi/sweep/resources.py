@@ -99,16 +99,20 @@ def trial_resources(
     return TrialResources(cpus=cpus, gpus=gpus, ordinary_gpu_resource=ordinary_gpu_resource)
 
 
-def encoder_profile(name: str | None, store: str, overrides: dict) -> tuple[tuple, bool, float]:
+def encoder_profile(
+    name: str | None, store: str, overrides: dict, remote: bool = True
+) -> tuple[tuple, bool, float | None]:
     """Return ``(token_shape, needs_big_gpu, share or None)`` of an encoder for scheduling.
 
     The token shape comes from the store's manifest when it exists (tokens may be pooled),
-    else from the registry; ``overrides`` (``gpu_share``, ``needs_big_gpu``) win.
+    else from the registry (``sweep.footprint.token_shape``); ``overrides`` (``gpu_share``,
+    ``needs_big_gpu``) win.
 
     Args:
         name: Image encoder name (None for the text-only model: it counts as small).
         store: Feature store holding it.
         overrides: The sweep's ``resource_overrides``.
+        remote: Read a remote store's manifest (False: the registry's shape, no network).
 
     Returns:
         The profile.
@@ -117,15 +121,34 @@ def encoder_profile(name: str | None, store: str, overrides: dict) -> tuple[tupl
     if name is None:
         return (1, 1), False, own.get("gpu_share")
     from raypi.encoders import get_encoder
-    from raypi.features import StoreError, read_manifest
+    from raypi.sweep.footprint import token_shape
 
-    spec = get_encoder(name)
     try:
-        shape = tuple(read_manifest(store, name)["token_shape"])
-    except (StoreError, KeyError, OSError):
-        shape = tuple(spec.token_shape)
-    big = bool(own.get("needs_big_gpu", spec.hint.needs_big_gpu))
+        shape = token_shape(name, store, remote=remote)
+    except OSError:  # an unreachable store: the registry's shape, as before the store exists
+        shape = tuple(get_encoder(name).token_shape)
+    big = bool(own.get("needs_big_gpu", get_encoder(name).hint.needs_big_gpu))
     return shape, big, own.get("gpu_share")
+
+
+def trial_bundle(trial, profile: tuple, options, use_gpu: bool) -> dict[str, float]:
+    """Return the placement-group bundle of one trial (the one place a trial's request is made).
+
+    Args:
+        trial: The trial (``TrialConfig``: its batch size).
+        profile: Its image encoder's ``encoder_profile``.
+        options: ``LaunchOptions`` (CPUs per trial, GPU memory, ordinary GPU resource).
+        use_gpu: Whether it runs on GPUs.
+
+    Returns:
+        The bundle.
+    """
+    shape, big, share = profile
+    return trial_resources(
+        shape, big, use_gpu=use_gpu, cpus=options.cpus_per_trial, batch_size=trial.batch_size,
+        gpu_memory_gb=options.gpu_memory_gb, big_gpu_memory_gb=options.big_gpu_memory_gb,
+        share=share, ordinary_gpu_resource=options.ordinary_gpu_resource,
+    ).bundle()  # fmt: skip
 
 
 def threads_for(cpus: float) -> int:

@@ -18,6 +18,7 @@ import pandas as pd
 from raypi import cluster
 from raypi.sweep import _demo, launch, results
 from raypi.sweep._inputs import check_features, random_encoders
+from raypi.sweep._tune import METRIC, run_packs
 from raypi.sweep.config import spec_to_dict
 from raypi.sweep.grid import SweepSpec, TrialConfig, expand, stages
 from raypi.sweep.lock import DriverLock
@@ -96,7 +97,7 @@ def run_lambda_search(
             done = launch.done_keys(out, options)
             todo = [t for t in first if t.trial_key not in done]
             outcome.ran["stage1"] = len(todo)
-            launch.run_stage(spec, "stage1", todo, out, options)
+            run_packs(spec, "stage1", todo, out, options, together=False)
             recorded = results.statuses(out)
             points = [
                 p for p in search_points(students) if recorded.get(p.teacher_key) == results.OK
@@ -122,10 +123,8 @@ def _search(spec, points: list[TrialConfig], space: SearchSpace, out: str, optio
     total = sum(max(0, n) for n in budgets.values())
     if total == 0:
         return 0
-    plan = launch.make_plan(spec, points, out, options)
-    bundles = launch.bundles_for(spec, points, options)
     searcher = PointSearchers(searchers, budgets)
-    launch.run_tuner(spec, "search", plan, {}, bundles, options, search=(searcher, total))
+    run_packs(spec, "search", points, out, options, together=False, search=(searcher, total))
     return total
 
 
@@ -136,7 +135,7 @@ def _optuna(space: SearchSpace, previous: list[tuple[float, float, float]]):
 
     return OptunaSearch(
         space={"lam": tune.uniform(*space.lam), "tau": tune.loguniform(*space.tau)},
-        metric=launch.METRIC,
+        metric=METRIC,
         mode="max",
         seed=space.seed,
         points_to_evaluate=[{"lam": lam, "tau": tau} for lam, tau, _ in previous] or None,

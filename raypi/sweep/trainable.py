@@ -1,14 +1,16 @@
-"""The Tune function: one trial, or one pack of trials that share their features.
+"""The Tune function: one pack — of the trials that share their features, or of one trial.
 
-Tune's config holds only ``trial_key`` (one trial), ``pack`` (a pack of members, see
-``raypi.sweep.packs``) or a searched ``point``; full configs arrive through
-``tune.with_parameters`` (a ``TrialPlan``), so nothing big travels in the config. A stage-1
-model stores its training-row logits for its students; a student turns its teacher's logits
-into soft targets at its own τ — in a pack from memory, else from the stored outputs. Every
-member writes its own result files as it finishes, so they survive a killed driver, and a pack
-rerun trains only the members not recorded ok. Epochs reach Tune as they happen. Exceptions
-propagate, so Tune's ``FailureConfig`` retries; the driver records the trial (or the pack's
-unfinished members) once it has failed for good.
+Tune's config holds only ``pack`` (a pack of members, see ``raypi.sweep.packs``),
+``trial_key`` (a pack of one: ``--no-packs``, the search's stage 1) or a searched ``point`` (a
+pack of one sampled student); full configs arrive through ``tune.with_parameters`` (a
+``TrialPlan``), so nothing big travels in the config. All three train the same way: the working
+set is loaded once (``sweep.working_set``), members train in stacks, stage-1 stacks first. A
+stage-1 model stores its training-row logits for its students; a student turns its teacher's
+logits into soft targets at its own τ — from memory when its teacher trained in its pack, else
+from the stored outputs. Every member writes its own result files as it finishes, so they
+survive a killed driver, and a pack rerun trains only the members not recorded ok. Epochs reach
+Tune as they happen. Exceptions propagate, so Tune's ``FailureConfig`` retries; the driver
+records the trial (or the pack's unfinished members) once it has failed for good.
 """
 
 from __future__ import annotations
@@ -53,39 +55,54 @@ class TrialPlan:
 
 
 def train_trial(config: dict, *, plan: TrialPlan) -> None:
-    """Run one trial or one pack (the function handed to ``tune.Tuner``).
+    """Run one pack — of many members, or of one trial (the function handed to ``tune.Tuner``).
 
     Args:
-        config: Tune's config: ``{"trial_key": …}``, ``{"pack": …}`` or a searched point.
+        config: Tune's config: ``{"pack": …}``, ``{"trial_key": …}`` or a searched point.
         plan: The experiment's shared plan.
     """
     torch.set_num_threads(threads_for(plan.cpus))
     device, gpu_ids = _device()
-    if "pack" in config:
-        _train_pack(config["pack"], plan, device, gpu_ids)
-        return
-    from raypi.features.reader import bytes_served
-
-    trial, started, before = resolve_trial(config, plan), results.now(), bytes_served()
-    probs = None
-    if trial.is_student:
-        train_ids = _inputs.training_rows(trial).train_ids
-        probs = teachers.teacher_probs(plan.results, trial.teacher_key, train_ids, trial.tau)
-    data, train_ids = _inputs.fit_data(trial, probs)
-    reporter = Reporter(plan.epoch_reports, members=1)
-    _fit_and_record([trial], [(data, train_ids)], plan, (device, gpu_ids), reporter, started,
-                    extras=[{"bytes_read": bytes_served() - before}])  # fmt: skip
-    reporter.finish()
+    key, members = pack_of(config, plan)
+    _train_pack(key, members, plan, device, gpu_ids)
 
 
-def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> None:
-    """Train a pack's unrecorded members on one working set, stage-1 stacks first."""
+def pack_of(config: dict, plan: TrialPlan) -> tuple[str | None, list[TrialConfig]]:
+    """Return the pack a Tune config stands for: its key (None for a pack of one) and members.
+
+    Args:
+        config: Tune's config of the trial.
+        plan: The experiment's plan.
+
+    Returns:
+        ``(pack key or None, members in training order)``.
+    """
+    key = config.get("pack")
+    if key is None:
+        return None, [resolve_trial(config, plan)]
+    return key, [TrialConfig.from_dict(plan.trials[member]) for member in plan.packs[key]]
+
+
+def _train_pack(key, members, plan: TrialPlan, device: str, gpu_ids) -> None:
+    """Train a pack's members on one working set, stage-1 stacks first.
+
+    A pack (re)run trains only its members not recorded ok. A pack of one always trains: the
+    driver suggests only unrecorded trials, a searched sample is new, and reading every
+    recorded row in each of thousands of one-trial packs would cost more than its fit.
+
+    Args:
+        key: The pack's key (``pack_key`` column, memory budget); None for a pack of one.
+        members: Its members, stage-1 models first.
+        plan: The experiment's plan.
+        device: Torch device.
+        gpu_ids: The GPU ids Ray gave it.
+    """
     from raypi.sweep._memory import MemoryBudget
-    from raypi.sweep.packs import load_working_set, member_data, plan_stacks
+    from raypi.sweep.packs import plan_stacks
+    from raypi.sweep.working_set import load_working_set, member_data
     from raypi.train import fit, fit_stack  # noqa: F401 - imported before memory is counted
 
-    members = [TrialConfig.from_dict(plan.trials[k]) for k in plan.packs[key]]
-    recorded = results.statuses(plan.results)
+    recorded = results.statuses(plan.results) if key is not None else {}
     todo = [m for m in members if recorded.get(m.trial_key) != results.OK]
     if not todo:
         return
@@ -99,11 +116,9 @@ def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> N
     outputs: dict[str, tuple[list[str], torch.Tensor]] = {}
     bytes_read = working.bytes_read  # on the pack's first member, so the column sums
     for group in plan_stacks(todo, stack=plan.stack):
-        inputs = []
-        for trial in group:
-            inputs.append(
-                member_data(working, trial, _pack_teacher_probs(trial, outputs, plan.results))
-            )
+        inputs = [member_data(working, trial) for trial in group]
+        for trial, (data, train_ids) in zip(group, inputs):
+            data.teacher_probs = _teacher_probs(trial, train_ids, outputs, plan.results)
         extras = [{"bytes_read": 0, "pack_key": key} for _ in group]
         extras[0]["bytes_read"], bytes_read = bytes_read, 0
         fitted = _fit_and_record(group, inputs, plan, (device, gpu_ids), reporter, started,
@@ -116,13 +131,12 @@ def _train_pack(key: str, plan: TrialPlan, device: str, gpu_ids: list[str]) -> N
     reporter.finish()
 
 
-def _pack_teacher_probs(trial: TrialConfig, outputs: dict, results_dir: str):
+def _teacher_probs(trial: TrialConfig, train_ids: list[str], outputs: dict, results_dir: str):
     """A student's soft targets: from its teacher in this pack, else from the stored outputs."""
     from raypi.train.objectives import teacher_targets
 
     if not trial.is_student:
         return None
-    train_ids = _inputs.training_rows(trial).train_ids
     ids, logits = outputs.get(trial.teacher_key, (None, None))
     if ids == train_ids:
         return teacher_targets(logits, trial.tau)
