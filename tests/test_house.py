@@ -133,7 +133,7 @@ def test_sweep_flags_are_made_from_launch_options():
         assert item.name in flags, item.name
         assert docs[item.name].split()[0] in flags[item.name].help
     assert sweep_command.launch_options(parser.parse_args([])) == LaunchOptions()
-    argv = ["--gpu", "no", "--no-packs", "--no-stack", "-vv", "--max-failures", "0",
+    argv = ["--gpu", "no", "--no-packs", "--stack", "no", "-vv", "--max-failures", "0",
             "--cpus-per-trial", "0.5", "--max-pack-gb", "1.5", "--pack-memory-gb", "0",
             "--cluster-file", "c.yaml", "--ordinary-gpu-resource", "gpu_16gb",
             "--gpu-memory-gb", "24", "--no-retry-failed", "--epoch-reports", "3"]  # fmt: skip

@@ -34,7 +34,7 @@ from raypi.sweep.synthetic import make_synthetic_study
 
 ray = pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[1]
-QUIET = LaunchOptions(max_failures=1, verbose=0)
+QUIET = LaunchOptions(max_failures=1, verbose=0, stack=True)  # stacks on the CPU too, to test them
 
 
 @pytest.fixture(scope="module")
@@ -331,11 +331,19 @@ def test_lambda_search_runs_every_point_in_one_experiment(cluster, study, tmp_pa
     assert spans["start"].max() < spans["end"].min()  # the two points' searches overlapped
 
 
+def test_stack_auto_stacks_on_gpus_only(cluster):
+    from raypi.sweep.launch import resolve_gpu
+
+    decided, gpu = resolve_gpu(LaunchOptions())  # this cluster has no GPU and no autoscaler
+    assert (gpu.use_gpu, decided.use_gpu, decided.stack) == (False, False, False)
+    assert resolve_gpu(LaunchOptions(stack=True))[0].stack is True
+
+
 def test_packs_give_the_rows_of_one_trial_per_tune_trial(cluster, study, full_run, tmp_path):
     """Each member of a pack equals the same trial run alone.
 
     One member at a time (``stack=False``) gives exactly the rows of one Tune trial per trial
-    on the CPU. Stacked members (the default) compute the same fits in fp32 with other
+    on the CPU. Stacked members (``QUIET`` forces them) compute the same fits in fp32 with other
     summation orders, so they agree to rounding: AUCs to 1e-5 (``tests/test_train_stack.py``
     checks stacked = alone to 1e-9 in float64), kept epochs exactly.
     """

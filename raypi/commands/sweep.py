@@ -17,6 +17,7 @@ from raypi.sweep.trackers import tracker_arg
 _GPU = {"auto": None, "yes": True, "no": False}
 _LAUNCH_FLAGS = {
     "use_gpu": {"flags": ("--gpu",), "choices": tuple(_GPU), "default": "auto"},
+    "stack": {"flags": ("--stack",), "choices": tuple(_GPU), "default": "auto"},
     "cluster_file": {"flags": ("--cluster-file",), "default": None, "metavar": "YAML"},
     "ordinary_gpu_resource": {
         "flags": ("--ordinary-gpu-resource",), "default": None, "metavar": "NAME"
@@ -140,6 +141,7 @@ def launch_options(args: argparse.Namespace):
 
     values = _options.values(args, LaunchOptions)
     values["use_gpu"] = _GPU[values["use_gpu"]]
+    values["stack"] = _GPU[values["stack"]]
     values["trackers"] = tuple(values["trackers"])
     return LaunchOptions(**values)
 

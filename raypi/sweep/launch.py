@@ -69,9 +69,11 @@ class LaunchOptions:
     (for node types that declare no ``memory``, e.g. Ray's fake autoscaler provider)."""
     max_pack_gb: float | None = None
     """A pack whose working set exceeds this is split by size; None = never split."""
-    stack: bool = True
+    stack: bool | None = None
     """Within a pack, train members of one head, shape and stage as one stacked model
-    (``raypi.train.stack``); False trains one member at a time (for comparison)."""
+    (``raypi.train.stack``); False trains one member at a time; None = ``--stack auto``:
+    stacked where trials run on GPUs, one at a time on CPUs, where stacking was measured
+    slower (0.6-0.9×, BENCHMARKS.md). Results are the same either way."""
     trackers: tuple[str, ...] = ()
     """Trackers that get one run per member: ``mlflow[=URI]``, ``wandb[=PROJECT]``
     (``sweep.trackers``)."""
@@ -145,13 +147,17 @@ def run_sweep(
 def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecision]:
     """Decide ``options.use_gpu`` on the connected cluster by raypi's one rule; print it once.
 
+    ``--stack auto`` follows it: stacked members on GPUs, one at a time on CPUs.
+
     Returns:
-        The options with ``use_gpu`` decided, and the decision (recorded in ``sweep.yaml``).
+        The options with ``use_gpu`` and ``stack`` decided, and the GPU decision (both are
+        recorded in ``sweep.yaml``).
     """
     setting = {None: "auto", True: "yes", False: "no"}[options.use_gpu]
     decision = cluster.gpu_decision(setting, options.cluster_file)
     print(decision.line(), flush=True)
-    return replace(options, use_gpu=decision.use_gpu), decision
+    stack = decision.use_gpu if options.stack is None else options.stack
+    return replace(options, use_gpu=decision.use_gpu, stack=stack), decision
 
 
 def _run_stages(spec, trials, out, options, outcome) -> None:
