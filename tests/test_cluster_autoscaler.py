@@ -288,6 +288,21 @@ JOB_EXCLUDES = [".venv", "raypi_data", "results", ".git"]
 """What the README's ``ray job submit`` leaves out of the uploaded working directory."""
 
 
+def job_repository(folder: Path) -> Path:
+    """Return a copy of the repository under ``folder`` with ``sweeps/configs/job.yaml``.
+
+    The config is a sweep ``job`` (one task, tiny_vit, two seeds) on a synthetic study written
+    to ``folder/study``; the job runs it with ``--smoke-test`` (one trial, ``job_smoke``).
+    """
+    repo = _repository_copy(folder / "repo")
+    study = make_synthetic_study(str(folder / "study"), image_encoders=("tiny_vit",))
+    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
+                methods=("image",), seeds=(0, 1), sizes=(40,), epochs=3)  # fmt: skip
+    config = repo / "sweeps" / "configs" / "job.yaml"
+    config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
+    return repo
+
+
 def _repository_copy(target: Path) -> Path:
     """Copy the repository's files (tracked and untracked, not ignored) to ``target``."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -306,12 +321,7 @@ def test_a_ray_job_from_the_repository_root_runs_a_smoke_sweep(head, tmp_path):
     launched, in the job's working directory unpacked there (see ``_node_held`` for why that
     node sees the package before the job starts).
     """
-    repo = _repository_copy(tmp_path / "repo")
-    study = make_synthetic_study(str(tmp_path / "study"), image_encoders=("tiny_vit",))
-    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
-                methods=("image",), seeds=(0, 1), sizes=(40,), epochs=3)  # fmt: skip
-    config = repo / "sweeps" / "configs" / "job.yaml"
-    config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
+    repo = job_repository(tmp_path)
     storage = tmp_path / "results"
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     with _node_held(head, repo) as package:
