@@ -18,12 +18,14 @@ Stand-ins, each for something only a cloud account has:
   package (a ``.pth`` naming this test's site-packages, which ``make install`` filled from the
   same constraints.txt, plus the console scripts pip would have written). The setup commands
   run unchanged: ``pip install -c constraints.txt -e ~/raypi`` finds every requirement
-  satisfied at its locked version and installs raypi from the synced tree. A fresh node
-  downloads CUDA torch there instead (minutes), which is why the suite does not.
+  satisfied at its locked version and installs raypi from the synced tree (its build backend,
+  setuptools, still comes from the package index pip is configured with, as on a node). A
+  fresh node downloads CUDA torch there instead (minutes), which is why the suite does not.
 - cluster.yaml's head start commands begin with ``ray stop``; run as the throwaway login it
   stops only that login's Ray (signalling another user's processes is refused): a decoy
   process named ``raylet`` owned by root must survive ``ray up``.
 
+sshd needs its privilege-separation folder ``/run/sshd``: created if absent (and left).
 Everything the test started is ended by its PIDs (the login's processes, sshd, the SSH
 masters of its key, ``ray dashboard``): ``ray down`` on the local provider leaves the head's
 processes running (FACTS.md), and ``ray stop`` here would end every Ray on the machine.
