@@ -25,12 +25,18 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Optional system package: Plastimatch renders INSPECT's DRRs (raypi build inspect). Installed
-# where apt-get and root are at hand; elsewhere the DRR tests skip and say why.
+# Optional system packages, installed where apt-get and root are at hand; elsewhere the tests
+# that need them skip and say why. Plastimatch renders INSPECT's DRRs (raypi build inspect);
+# openssh-server and rsync let tests/test_cluster_ray_up.py run `ray up` against an sshd on
+# 127.0.0.1 (the test starts its own sshd; where the package starts a system one, that stays).
 sysdeps:
 	@command -v plastimatch >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && apt-get install -y -qq --no-install-recommends plastimatch) \
 	  >/dev/null 2>&1; } || echo "plastimatch not installed: DRR tests will be skipped"
+	@{ [ -x /usr/sbin/sshd ] && command -v rsync >/dev/null; } || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends openssh-server rsync) >/dev/null 2>&1; } \
+	  || echo "openssh-server or rsync not installed: the ray up test will be skipped"
 
 # The main job on the built-in demo: data -> features -> teachers -> students -> report.
 demo: install

@@ -288,6 +288,21 @@ JOB_EXCLUDES = [".venv", "raypi_data", "results", ".git"]
 """What the README's ``ray job submit`` leaves out of the uploaded working directory."""
 
 
+def job_repository(folder: Path) -> Path:
+    """Return a copy of the repository under ``folder`` with ``sweeps/configs/job.yaml``.
+
+    The config is a sweep ``job`` (one task, tiny_vit, two seeds) on a synthetic study written
+    to ``folder/study``; the job runs it with ``--smoke-test`` (one trial, ``job_smoke``).
+    """
+    repo = _repository_copy(folder / "repo")
+    study = make_synthetic_study(str(folder / "study"), image_encoders=("tiny_vit",))
+    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
+                methods=("image",), seeds=(0, 1), sizes=(40,), epochs=3)  # fmt: skip
+    config = repo / "sweeps" / "configs" / "job.yaml"
+    config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
+    return repo
+
+
 def _repository_copy(target: Path) -> Path:
     """Copy the repository's files (tracked and untracked, not ignored) to ``target``."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -299,70 +314,90 @@ def _repository_copy(target: Path) -> Path:
     return target
 
 
-@pytest.mark.skip(
-    reason="on the fake provider every node shares the head's session folder: the job's "
-    "unpacked working directory vanished under its running driver (FileNotFoundError from "
-    "os.getcwd in Tune's final ExperimentAnalysis) even with the node held; not yet solved"
-)
 def test_a_ray_job_from_the_repository_root_runs_a_smoke_sweep(head, tmp_path):
-    """The README's job command, from a copy of the repository root, with a relative config."""
-    repo = _repository_copy(tmp_path / "repo")
-    study = make_synthetic_study(str(tmp_path / "study"), image_encoders=("tiny_vit",))
-    grid = Grid(tasks=("demo_prognostic",), encoders=("tiny_vit",), text_encoders=("tiny_bert",),
-                methods=("image",), seeds=(0,), sizes=(40,), epochs=2)  # fmt: skip
-    config = repo / "sweeps" / "configs" / "job_smoke.yaml"
-    config.write_text(yaml.safe_dump(spec_to_dict(SweepSpec("job", (grid,), {"demo": study}))))
+    """The README's job command, from a copy of the repository root, with a relative config.
+
+    The job's driver runs on the head; its trial runs on a ``gpu_16gb`` node the autoscaler
+    launched, in the job's working directory unpacked there (see ``_node_held`` for why that
+    node sees the package before the job starts).
+    """
+    repo = job_repository(tmp_path)
     storage = tmp_path / "results"
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
-    with _node_held(head):
-        _submit_and_check(head, repo, storage, ray)
+    with _node_held(head, repo) as package:
+        _submit_and_check(head, repo, storage, ray, package)
 
 
 @contextlib.contextmanager
-def _node_held(head):
-    """Keep one ``gpu_16gb`` node up (a placement group of a driver this test starts).
+def _node_held(head, repo: Path):
+    """Keep one ``gpu_16gb`` node up, its runtime-env agent holding the job's package.
 
-    The fake provider's nodes share the head's session folder on this one machine; a node the
-    autoscaler removes while the job runs takes the job's unpacked working directory with it
-    (seen: the job's driver lost its current folder). On real machines each node has its own.
+    A driver this test starts holds a placement group on a ``gpu_16gb`` node and runs one task
+    there with the job's working directory (``repo``, the job's excludes), so that node's
+    runtime-env agent unpacks the package before the job starts. Why: the fake provider's nodes
+    share the head's session folder (``runtime_resources/working_dir_files``) on this one
+    machine, and a runtime-env agent that first sees a package unpacks it with
+    ``overwrite=True`` (Ray 2.60, ``WorkingDirPlugin.create``), deleting the folder first. The
+    first trial on a fresh fake node thus deleted the folder the job's driver runs in (seen:
+    ``FileNotFoundError`` from ``os.getcwd`` in Tune). On real machines every node unpacks on
+    its own disk. Yields the package's name (``_ray_pkg_<hash>``), which the job must share.
     """
+    env = {"working_dir": str(repo), "excludes": JOB_EXCLUDES}
     code = (
-        "import time, ray\n"
+        "import os, time, ray\n"
         "from ray.util.placement_group import placement_group\n"
-        f"ray.init(address={head['address']!r}, log_to_driver=False)\n"
-        f"group = placement_group([{{'CPU': 1, 'GPU': 0.125, {ORDINARY_GPU_RESOURCE!r}: 0.125}}])\n"
+        "from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy\n"
+        f"ray.init(address={head['address']!r}, log_to_driver=False, runtime_env={env!r})\n"
+        f"bundle = {{'CPU': 1, 'GPU': 0.125, {ORDINARY_GPU_RESOURCE!r}: 0.125}}\n"
+        "group = placement_group([bundle])\n"
         "ray.get(group.ready(), timeout=180)\n"
-        "print('HELD', flush=True)\n"
+        "where = ray.remote(lambda: os.getcwd()).options(num_cpus=1, num_gpus=0.125,\n"
+        f"    resources={{{ORDINARY_GPU_RESOURCE!r}: 0.125}},\n"
+        "    scheduling_strategy=PlacementGroupSchedulingStrategy(group))\n"
+        "print('HELD', os.path.basename(ray.get(where.remote())), flush=True)\n"
         "time.sleep(900)\n"
     )
+    errors = tempfile.TemporaryFile(mode="w+")
     holder = subprocess.Popen([sys.executable, "-c", code], env=_driver_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+                              stdout=subprocess.PIPE, stderr=errors)  # fmt: skip
     try:
-        assert holder.stdout.readline().strip() == "HELD"
-        yield
+        held = holder.stdout.readline().split()
+        errors.seek(0)
+        assert held[:1] == ["HELD"] and held[1].startswith("_ray_pkg_"), errors.read()[-3000:]
+        package = held[1]
+        yield package
     finally:
         holder.kill()
         holder.wait()
+        errors.close()
 
 
-def _submit_and_check(head, repo: Path, storage: Path, ray: str) -> None:
-    submit = [ray, "job", "submit", "--address", f"http://127.0.0.1:{head['dashboard_port']}",
-              "--working-dir", ".", "--runtime-env-json", json.dumps({"excludes": JOB_EXCLUDES}),
-              "--", "python", "sweeps/distill_grid.py", "--config",
-              "sweeps/configs/job_smoke.yaml", "--smoke-test", "--address", "auto",
-              "--storage", str(storage), "--pack-memory-gb", "0"]  # fmt: skip
+def _submit_and_check(head, repo: Path, storage: Path, ray: str, package: str) -> None:
+    dashboard = f"http://127.0.0.1:{head['dashboard_port']}"
+    submit = [ray, "job", "submit", "--address", dashboard, "--working-dir", ".",
+              "--runtime-env-json", json.dumps({"excludes": JOB_EXCLUDES}), "--",
+              "python", "sweeps/distill_grid.py", "--config", "sweeps/configs/job.yaml",
+              "--smoke-test", "--address", "auto", "--storage", str(storage), "--pack-memory-gb",
+              "0", "--ordinary-gpu-resource", ORDINARY_GPU_RESOURCE]  # fmt: skip
     done = subprocess.run(submit, cwd=repo, env=_driver_env(), capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout
+    assert f"gcs://{package}.zip" in done.stdout + done.stderr  # the package the node holds
     job = next(w for line in done.stdout.splitlines() for w in line.split() if "raysubmit_" in w)
     job = job.strip("'\".,")
-    dashboard = f"http://127.0.0.1:{head['dashboard_port']}"
     logs = subprocess.run([ray, "job", "logs", "--address", dashboard, job], env=_driver_env(),
                           capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert logs.returncode == 0 and "sweep job: 1/1 trials ok" in logs.stdout, logs.stderr
-    trials = read_trials(str(storage / "job"))
+    assert logs.returncode == 0, logs.stderr
+    assert "sweep job_smoke: 1/1 trials ok" in logs.stdout, logs.stdout[-3000:]
+    # The README: results under <--storage>/<sweep name>/ (a smoke run's name ends in _smoke).
+    results = storage / "job_smoke"
+    assert {"trials.parquet", "sweep.yaml"} <= {p.name for p in results.iterdir()}
+    trials = read_trials(str(results))
+    kinds = {node["id"]: _kind(node["resources"]) for node in _nodes(head["address"])}
     assert (trials["status"] == "ok").all() and len(trials) == 1
-    status = subprocess.run([sys.executable, "-m", "raypi.cli", "status", str(storage / "job")],
+    assert {kinds[node] for node in trials["node_id"]} == {"gpu_16gb"}
+    status = subprocess.run([sys.executable, "-m", "raypi.cli", "status", str(results)],
                             env=_driver_env(), capture_output=True, text=True)  # fmt: skip
-    assert status.returncode == 0 and "1" in status.stdout, status.stderr
+    assert status.returncode == 0, status.stderr
+    assert "demo_prognostic" in status.stdout, status.stdout
