@@ -51,6 +51,16 @@ def test_a_node_with_another_raypi_is_refused_by_name(mixed):
     assert not any(node in message for node in others)  # only the differing node is named
 
 
+def test_a_node_removed_before_it_answers_is_left_out(mixed):
+    cluster, _, _ = mixed
+    leaving = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    listed = [n for n in ray.nodes() if n["Alive"] and n["NodeID"] == leaving.node_id]
+    asked = versions.ask(listed)  # the autoscaler removes the idle node meanwhile
+    cluster.remove_node(leaving, allow_graceful=False)
+    assert versions.answers(asked, timeout_s=60) == {}
+
+
 def test_nodes_of_the_drivers_software_pass(mixed):
     cluster, odd, _ = mixed
     cluster.remove_node(odd)

@@ -51,26 +51,45 @@ def node_versions(timeout_s: float = 300.0) -> dict[str, tuple[str, dict | str]]
     """Return ``node id → (node address, versions or the error of asking)`` of alive nodes.
 
     The driver's own node is not asked: its workers run on the driver's machine, from its
-    installation (so a local Ray costs no extra task).
+    installation (so a local Ray costs no extra task). A node that leaves before it answers
+    (an idle autoscaled worker removed meanwhile) is left out: nothing will run there.
     """
+    import ray
+
+    own = ray.get_runtime_context().get_node_id()
+    return answers(ask([n for n in ray.nodes() if n["Alive"] and n["NodeID"] != own]), timeout_s)
+
+
+def ask(nodes: list[dict]) -> dict:
+    """Send each of ``nodes`` (``ray.nodes()`` entries) a task pinned to it; return its refs."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     task = ray.remote(num_cpus=0, max_retries=0)(versions)
-    own = ray.get_runtime_context().get_node_id()
     asked = {}
-    for node in ray.nodes():
-        if node["Alive"] and node["NodeID"] != own:
-            pinned = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
-            ref = task.options(scheduling_strategy=pinned).remote()
-            asked[node["NodeID"]] = (node["NodeManagerAddress"], ref)
+    for node in nodes:
+        pinned = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ref = task.options(scheduling_strategy=pinned).remote()
+        asked[node["NodeID"]] = (node["NodeManagerAddress"], ref)
+    return asked
+
+
+def answers(asked: dict, timeout_s: float) -> dict[str, tuple[str, dict | str]]:
+    """Wait for what :func:`ask` sent; a node gone meanwhile is left out."""
+    import ray
+
     found = {}
     for node_id, (address, ref) in asked.items():
         try:
             found[node_id] = (address, ray.get(ref, timeout=timeout_s))
         except Exception as error:  # a node that cannot even say is refused with the reason
-            found[node_id] = (address, f"could not be asked: {type(error).__name__}: {error}")
+            if _alive(ray, node_id):
+                found[node_id] = (address, f"could not be asked: {type(error).__name__}: {error}")
     return found
+
+
+def _alive(ray, node_id: str) -> bool:
+    return any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes())
 
 
 def check_cluster(timeout_s: float = 300.0) -> dict[str, str]:
@@ -156,6 +175,8 @@ class NodeVersionGuard:
             try:
                 theirs = ray.get(ref)
             except Exception as error:  # a node that cannot say what it runs is refused
+                if not _alive(ray, node_id):
+                    continue  # removed meanwhile (an idle autoscaled worker): nothing runs there
                 theirs = f"could not be asked: {type(error).__name__}: {error}"
             problem = _difference(node_id, address, theirs, self.mine)
             if problem:
