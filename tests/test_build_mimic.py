@@ -46,7 +46,7 @@ def test_published_layout_and_outputs_are_valid(built):
         path.endswith(".jpg") and path.startswith("files/p1") for path in dataset["image_path"]
     )
     assert image_roots.image_root(out) == str(fx.jpg.absolute())
-    assert not tables.check_images(out, dataset, decode=True)
+    assert not image_roots.check_images(out, dataset, decode=True)
 
 
 def test_5x1200_exactly_one_finding_per_subject(built):
@@ -230,9 +230,9 @@ def test_image_root_is_recorded_and_read(built, tmp_path):
     assert main([*common, "--mimic-iv", str(fx.mimic_iv), "--out", str(out), *options]) == 0
     assert tables.read_meta(out)[image_roots.IMAGE_ROOT_KEY] == str(copy)
     dataset = tables.read_dataset(out)
-    assert not tables.check_images(out, dataset, decode=False)
+    assert not image_roots.check_images(out, dataset, decode=False)
     shutil.rmtree(copy / "files" / dataset["image_path"].iloc[0].split("/")[1])
-    assert tables.check_images(out, dataset, decode=False)  # read from the copy, not --jpg
+    assert image_roots.check_images(out, dataset, decode=False)  # read from the copy, not --jpg
 
 
 def test_absolute_paths_cannot_be_remapped(tmp_path):

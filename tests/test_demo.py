@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from raypi.commands import demo_data as demo_data_command
-from raypi.data import _demo_draw, tables
+from raypi.data import _demo_draw, images, tables
 from raypi.data._demo_draw import HIDDEN_SIGNS
 from raypi.data._demo_pretrain import pretrain_root
 from raypi.data._iu_reports import load_reports
@@ -69,7 +69,7 @@ def test_summary_matches_files(built):
 def test_images_are_256_grayscale_png(built):
     root, _ = built
     dataset = tables.read_dataset(root)
-    assert tables.check_images(root, dataset) == []
+    assert images.check_images(root, dataset) == []
     image = tables.read_image(root, dataset["image_path"][0])
     assert image.shape == (256, 256) and image.dtype == np.uint8
     assert dataset["image_path"].str.fullmatch(r"images/demo-\d{5}\.png").all()

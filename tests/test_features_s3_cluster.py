@@ -17,7 +17,7 @@ import yaml
 
 from raypi import io, provenance
 from raypi.commands import extract as extract_command
-from raypi.data import tables
+from raypi.data import images, tables
 from raypi.data.demo import build_demo
 from raypi.encoders import get_encoder
 from raypi.features import load, read_manifest
@@ -92,7 +92,7 @@ def test_extract_on_two_nodes_from_s3_and_sweep_on_it(
     features = f"{bucket}/features"
     common = ["--dataset", dataset, "--out", features, "--address", cluster.address]
     # The table's relative paths do not resolve at the dataset root: the images are elsewhere.
-    assert tables.check_images(dataset, tables.read_dataset(dataset).head(2), decode=False)
+    assert images.check_images(dataset, tables.read_dataset(dataset).head(2), decode=False)
     code = _extract([*common, "--encoders", "tiny_vit,tiny_resnet", "--image-root", image_root,
                      "--weights", f"tiny_vit={weights}"])  # fmt: skip
     assert code == 0, capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from raypi import io
-from raypi.data import tables
+from raypi.data import images, tables
 from raypi.data.tables import TableError
 from raypi.tasks import get_task
 
@@ -61,7 +61,7 @@ def test_round_trip(root):
     assert task["label"].dtype == np.int64
     assert task["label"].tolist() == [0, 1, 2, 0, 1, 2]
     assert tables.read_meta(root)["tasks"] == [SPEC.name]
-    assert tables.check_images(root, dataset) == []
+    assert images.check_images(root, dataset) == []
     assert tables.read_image(root, dataset["image_path"][0]).shape == (8, 8)
 
 
@@ -148,13 +148,13 @@ def test_check_images_finds_missing_and_undecodable(root):
     (root / "images" / "img2.png").unlink()
     (root / "images" / "img4.png").write_bytes(b"\x89PNG broken")
     dataset = tables.read_dataset(root)
-    bad = tables.check_images(root, dataset)
+    bad = images.check_images(root, dataset)
     assert [row["image_id"] for row in bad] == ["img2", "img4"]
     assert "missing file images/img2.png" in bad[0]["reason"]
     assert "undecodable" in bad[1]["reason"]
     # Existence only: the broken file is not opened.
-    assert [row["image_id"] for row in tables.check_images(root, dataset, decode=False)] == ["img2"]
-    message = _error(lambda: tables.require_images(root, dataset))
+    assert [row["image_id"] for row in images.check_images(root, dataset, decode=False)] == ["img2"]
+    message = _error(lambda: images.require_images(root, dataset))
     assert "2 bad images" in message and "img4" in message
 
 
@@ -166,5 +166,5 @@ def test_tables_on_s3(s3_server, root):
     io.write_bytes(f"{remote}/images/img0.png", (root / "images" / "img0.png").read_bytes())
     assert tables.read_dataset(remote)["image_id"].tolist() == dataset["image_id"].tolist()
     assert tables.read_task(remote, SPEC.name)["label"].tolist() == [0, 1, 2, 0, 1, 2]
-    bad = tables.check_images(remote, dataset)
+    bad = images.check_images(remote, dataset)
     assert [row["image_id"] for row in bad] == [f"img{i}" for i in range(1, 6)]

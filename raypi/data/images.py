@@ -12,7 +12,15 @@ import os
 import pandas as pd
 
 from raypi import io
-from raypi.data.tables import META_FILE, TableError, _rows
+from raypi.data.tables import (
+    _SHOWN,
+    META_FILE,
+    TableError,
+    _rows,
+    dataset_file,
+    decode_image,
+    image_location,
+)
 
 IMAGE_ROOT_KEY = "image_root"
 """``meta.json`` key: where the images' relative paths start when not at the dataset root
@@ -56,3 +64,39 @@ def require_relative_paths(frame: pd.DataFrame, file: str, image_root_given: str
             "raypi (`raypi build mimic --image-root …` writes paths relative to the image "
             "root), or run without --image-root to read the paths as stored"
         )
+
+
+def check_images(
+    root: str | os.PathLike, frame: pd.DataFrame, decode: bool = True
+) -> list[dict[str, str]]:
+    """Find images of a dataset table that are missing or cannot be decoded.
+
+    Args:
+        root: Dataset root (its images are read from its ``image_root``).
+        frame: Rows with ``image_id`` and ``image_path``.
+        decode: Also decode each image (slower); otherwise only check existence.
+
+    Returns:
+        ``[{"image_id": ..., "reason": ...}]`` for every bad image, in table order.
+    """
+    bad, images = [], image_root(root)
+    for image_id, image_path in zip(frame["image_id"], frame["image_path"]):
+        location = image_location(images, image_path)
+        if not io.exists(location):
+            bad.append({"image_id": str(image_id), "reason": f"missing file {image_path}"})
+            continue
+        if decode:
+            try:
+                decode_image(io.read_bytes(location))
+            except ValueError as error:
+                bad.append({"image_id": str(image_id), "reason": f"{error}: {image_path}"})
+    return bad
+
+
+def require_images(root: str | os.PathLike, frame: pd.DataFrame, decode: bool = True) -> None:
+    """Raise ``TableError`` naming the bad images if ``check_images`` finds any."""
+    bad = check_images(root, frame, decode=decode)
+    if bad:
+        shown = "; ".join(f"{row['image_id']}: {row['reason']}" for row in bad[:_SHOWN])
+        more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
+        raise TableError(f"{dataset_file(root)}: {len(bad)} bad images: {shown}{more}")
