@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         args.encoders, args.images, args.side, args.reader_rows = "tiny_vit", 48, 128, 64
     import ray
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = Grid(tasks=("demo_prognostic",), encoders=encoders, methods=("image",),
                 seeds=tuple(range(seeds)), sizes=sizes, epochs=epochs)  # fmt: skip
     spec = SweepSpec(name="tune_overhead", grids=(grid,), data={"demo": study})
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     options = LaunchOptions(verbose=0, epoch_reports=args.epoch_reports, packs=not args.no_packs)
     start = time.perf_counter()
     outcome = run_sweep(spec, storage=f"{work}/results", options=options)
