@@ -1,4 +1,4 @@
 """raypi: when do radiology reports help train medical image classifiers? Experiments on Ray."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 """raypi's version: it changes whenever results can change (see CHANGELOG.md)."""
