@@ -14,6 +14,7 @@ from _fixtures_inspect import chest_phantom, make_inspect, write_nifti
 from raypi.cli import main as run_raypi
 from raypi.data import _drr, tables
 from raypi.data import _inspect_layout as layout
+from raypi.data import images as image_roots
 from raypi.data.inspect_ct import TASK_LABELS, InspectOptions, build_inspect
 from raypi.data.tables import TableError
 
@@ -123,7 +124,7 @@ def test_tasks_are_balanced_censoring_removed(built):
 def test_dataset_has_drr_images_and_impressions(built):
     fx, out, _ = built
     dataset = tables.read_dataset(out)
-    assert not tables.check_images(out, dataset, decode=True)
+    assert not image_roots.check_images(out, dataset, decode=True)
     assert all(
         path == f"images/{image}.jpg"
         for image, path in zip(dataset["image_id"], dataset["image_path"])
