@@ -331,11 +331,14 @@ def test_lambda_search_runs_every_point_in_one_experiment(cluster, study, tmp_pa
     assert spans["start"].max() < spans["end"].min()  # the two points' searches overlapped
 
 
-def test_stack_auto_stacks_on_gpus_only(cluster):
+def test_stack_auto_stacks_on_gpus_only(cluster, capsys):
     from raypi.sweep.launch import resolve_gpu
 
     decided, gpu = resolve_gpu(LaunchOptions())  # this cluster has no GPU and no autoscaler
     assert (gpu.use_gpu, decided.use_gpu, decided.stack) == (False, False, False)
+    assert (
+        "--stack auto: a pack's members of one head train one at a time" in capsys.readouterr().out
+    )
     assert resolve_gpu(LaunchOptions(stack=True))[0].stack is True
 
 

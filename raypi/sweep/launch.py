@@ -147,7 +147,7 @@ def run_sweep(
 def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecision]:
     """Decide ``options.use_gpu`` on the connected cluster by raypi's one rule; print it once.
 
-    ``--stack auto`` follows it: stacked members on GPUs, one at a time on CPUs.
+    ``--stack auto`` follows it: stacked members on GPUs, one at a time on CPUs (printed too).
 
     Returns:
         The options with ``use_gpu`` and ``stack`` decided, and the GPU decision (both are
@@ -157,6 +157,9 @@ def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecis
     decision = cluster.gpu_decision(setting, options.cluster_file)
     print(decision.line(), flush=True)
     stack = decision.use_gpu if options.stack is None else options.stack
+    how = "as one stacked model" if stack else "one at a time"
+    said = {None: "auto", True: "yes", False: "no"}[options.stack]
+    print(f"raypi: --stack {said}: a pack's members of one head train {how}", flush=True)
     return replace(options, use_gpu=decision.use_gpu, stack=stack), decision
 
 
