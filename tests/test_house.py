@@ -1,5 +1,6 @@
 """The house rules: Ray only where distribution happens, one method table, flags from settings."""
 
+import argparse
 import ast
 import io as text_io
 import subprocess
@@ -208,3 +209,19 @@ def test_sweep_summary_never_averages_across_configurations():
     line = summary_table(pd.DataFrame(rows)).splitlines()[1].split()
     # 4 ok, 1 failed, 2 configurations; the best configuration's mean (0.85), not 0.725.
     assert line == ["t", "image", "4", "1", "2", "0.85"]
+
+
+def test_address_means_the_same_on_every_command():
+    from raypi.cli import build_parser
+
+    def address_help(parser) -> str:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from address_help(sub)
+            elif "--address" in action.option_strings:
+                yield action.help
+
+    helps = list(address_help(build_parser()))
+    assert len(helps) >= 3  # raypi extract, raypi build inspect, raypi sweep
+    assert all("default: a fresh local Ray (or RAY_ADDRESS" in text for text in helps), helps

@@ -103,3 +103,18 @@ def values(args: argparse.Namespace, cls: type, skip: tuple[str, ...] = ()) -> d
         ``field name → value``.
     """
     return {item.name: getattr(args, item.name) for item in fields(cls) if item.name not in skip}
+
+
+def add_address(parser: argparse.ArgumentParser, work: str) -> None:
+    """Add ``--address``, read by ``raypi.cluster.connect`` (one meaning on every command).
+
+    Args:
+        parser: The command's parser.
+        work: What runs on the cluster, for the help text (e.g. ``"the sweep"``).
+    """
+    parser.add_argument(
+        "--address", default=None,
+        help=f"Ray cluster that runs {work}: 'auto' (the one running on this machine), "
+        "host:port or ray://host:port; default: a fresh local Ray (or RAY_ADDRESS, as set in a "
+        "Ray Job)",
+    )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from raypi.commands import _options
 from raypi.data.tables import TableError
 
 
@@ -84,10 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument(
         "--cpus-per-volume", type=float, default=1.0, help="CPUs Ray reserves per Plastimatch call"
     )
-    inspect.add_argument(
-        "--address", default=None,
-        help="Ray cluster that renders the DRRs, e.g. 'auto' (default: a local Ray)",
-    )  # fmt: skip
+    _options.add_address(inspect, "the DRRs")
     inspect.set_defaults(func=run)
 
 

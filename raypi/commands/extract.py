@@ -54,10 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="read the table's relative image paths from here, local or s3:// (default: the "
         "dataset's image root: meta.json's image_root, else the dataset root)",
     )  # fmt: skip
-    parser.add_argument(
-        "--address", default=None,
-        help="Ray cluster to run on, e.g. 'auto' or ray://head:10001 (default: a local Ray)",
-    )  # fmt: skip
+    _options.add_address(parser, "the extraction")
     parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="show Ray Data's execution plans and progress (always in Ray's log files)",

@@ -14,10 +14,10 @@ import sys
 from raypi.commands import _options
 from raypi.sweep.trackers import tracker_arg
 
-_GPU = {"auto": None, "yes": True, "no": False}
+_AUTO_YES_NO = {"auto": None, "yes": True, "no": False}
 _LAUNCH_FLAGS = {
-    "use_gpu": {"flags": ("--gpu",), "choices": tuple(_GPU), "default": "auto"},
-    "stack": {"flags": ("--stack",), "choices": tuple(_GPU), "default": "auto"},
+    "use_gpu": {"flags": ("--gpu",), "choices": tuple(_AUTO_YES_NO), "default": "auto"},
+    "stack": {"flags": ("--stack",), "choices": tuple(_AUTO_YES_NO), "default": "auto"},
     "cluster_file": {"flags": ("--cluster-file",), "default": None, "metavar": "YAML"},
     "ordinary_gpu_resource": {
         "flags": ("--ordinary-gpu-resource",), "default": None, "metavar": "NAME"
@@ -93,11 +93,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_config: str | N
         "--smoke-test", action="store_true",
         help="run the smallest sweep of the same shape (one of everything, two epochs)",
     )  # fmt: skip
-    parser.add_argument(
-        "--address", default=None,
-        help="Ray cluster to join: 'auto' (the one running on this machine), host:port or "
-        "ray://host:port; default: a fresh local Ray (or RAY_ADDRESS, as set in a Ray Job)",
-    )  # fmt: skip
+    _options.add_address(parser, "the sweep")
     parser.add_argument(
         "--data-store", default=None, metavar="URI",
         help="where the datasets and feature stores are (local or s3://): the value of "
@@ -140,8 +136,8 @@ def launch_options(args: argparse.Namespace):
     from raypi.sweep.launch import LaunchOptions
 
     values = _options.values(args, LaunchOptions)
-    values["use_gpu"] = _GPU[values["use_gpu"]]
-    values["stack"] = _GPU[values["stack"]]
+    values["use_gpu"] = _AUTO_YES_NO[values["use_gpu"]]
+    values["stack"] = _AUTO_YES_NO[values["stack"]]
     values["trackers"] = tuple(values["trackers"])
     return LaunchOptions(**values)
 

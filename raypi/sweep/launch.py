@@ -144,6 +144,10 @@ def run_sweep(
     return outcome
 
 
+_SETTING = {None: "auto", True: "yes", False: "no"}
+"""``--gpu`` and ``--stack`` as given: None is ``auto``."""
+
+
 def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecision]:
     """Decide ``options.use_gpu`` on the connected cluster by raypi's one rule; print it once.
 
@@ -153,13 +157,13 @@ def resolve_gpu(options: LaunchOptions) -> tuple[LaunchOptions, cluster.GpuDecis
         The options with ``use_gpu`` and ``stack`` decided, and the GPU decision (both are
         recorded in ``sweep.yaml``).
     """
-    setting = {None: "auto", True: "yes", False: "no"}[options.use_gpu]
+    setting = _SETTING[options.use_gpu]
     decision = cluster.gpu_decision(setting, options.cluster_file)
     print(decision.line(), flush=True)
     stack = decision.use_gpu if options.stack is None else options.stack
     how = "as one stacked model" if stack else "one at a time"
-    said = {None: "auto", True: "yes", False: "no"}[options.stack]
-    print(f"raypi: --stack {said}: a pack's members of one head train {how}", flush=True)
+    said = f"--stack {_SETTING[options.stack]}"
+    print(f"raypi: {said}: a pack's members of one head train {how}", flush=True)
     return replace(options, use_gpu=decision.use_gpu, stack=stack), decision
 
 
